@@ -1,0 +1,281 @@
+/**
+ * Derives Effect's own services from a storage backend: `KeyValueStore`,
+ * `BackingPersistence`, and `Persistence` on top of it, so `PersistedCache`
+ * and everything else written against Effect's interfaces works unchanged.
+ *
+ * @since 0.1.0
+ */
+import * as Arr from "effect/Array"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Base64 from "effect/encoding/Base64"
+import * as Layer from "effect/Layer"
+import * as KeyValueStore from "effect/persistence/KeyValueStore"
+import * as Persistence from "effect/persistence/Persistence"
+import * as KeyCodec from "./KeyCodec.ts"
+import * as StorageBackend from "./StorageBackend.ts"
+import { StorageError } from "./StorageError.ts"
+
+/**
+ * The namespace that holds a `KeyValueStore`'s entries. Key-value stores and
+ * persistence stores live in separate namespace families, so a store named
+ * like a persistence store id never sees its entries.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const keyValueNamespace = (name: string): string => `kv:${name}`
+
+/**
+ * The namespace that holds a persistence store's entries.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const persistenceNamespace = (storeId: string): string => `persistence:${storeId}`
+
+/**
+ * Options of the derived `KeyValueStore`.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface KeyValueStoreOptions {
+  /**
+   * Name of the store. Stores with different names never see each other's keys.
+   * @default "default"
+   */
+  readonly name?: string | undefined
+}
+
+const toKeyValueStoreError = (method: string, key?: string) => (error: StorageError) =>
+  new KeyValueStoreError(
+    key === undefined
+      ? { method, message: error.message, cause: error }
+      : { method, key, message: error.message, cause: error }
+  )
+
+const KeyValueStoreError = KeyValueStore.KeyValueStoreError
+
+const asString = (value: StorageBackend.Value): string =>
+  typeof value === "string" ? value : Base64.encode(value)
+
+const asBytes = (value: StorageBackend.Value): Uint8Array =>
+  typeof value === "string" ? KeyCodec.encode(value) : value
+
+/**
+ * Derives a `KeyValueStore` from a backend.
+ *
+ * **Details**
+ *
+ * Follows Effect's own conventions for the two value kinds: `get` of a binary
+ * value returns it base64-encoded and `getUint8Array` of a string returns its
+ * UTF-8 bytes, as `KeyValueStore.layerMemory` does. `modify` is the backend's
+ * atomic modify, so concurrent modifies never lose an update, and
+ * `clearPrefix`, `keys` and `size` are single statements, never a scan of
+ * every key. Every failure is a `KeyValueStoreError` whose `cause` is the
+ * backend's `StorageError`.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeKeyValueStore = (
+  backend: StorageBackend.StorageBackend,
+  options?: KeyValueStoreOptions
+): KeyValueStore.KeyValueStore => {
+  const namespace = keyValueNamespace(options?.name ?? "default")
+  return KeyValueStore.make({
+    get: (key) =>
+      backend.get(namespace, key).pipe(
+        Effect.map((value) => value === undefined ? undefined : asString(value)),
+        Effect.mapError(toKeyValueStoreError("get", key))
+      ),
+    getUint8Array: (key) =>
+      backend.get(namespace, key).pipe(
+        Effect.map((value) => value === undefined ? undefined : asBytes(value)),
+        Effect.mapError(toKeyValueStoreError("getUint8Array", key))
+      ),
+    set: (key, value) => Effect.mapError(backend.set(namespace, key, value), toKeyValueStoreError("set", key)),
+    remove: (key) => Effect.mapError(backend.remove(namespace, key), toKeyValueStoreError("remove", key)),
+    clear: Effect.mapError(backend.clear(namespace), toKeyValueStoreError("clear")),
+    clearPrefix: (prefix) =>
+      Effect.mapError(backend.clearPrefix(namespace, prefix), toKeyValueStoreError("clearPrefix", prefix)),
+    size: Effect.mapError(backend.size(namespace), toKeyValueStoreError("size")),
+    keys: Effect.mapError(backend.keys(namespace), toKeyValueStoreError("keys")),
+    has: (key) =>
+      backend.get(namespace, key).pipe(
+        Effect.map((value) => value !== undefined),
+        Effect.mapError(toKeyValueStoreError("has", key))
+      ),
+    isEmpty: Effect.mapError(Effect.map(backend.size(namespace), (size) => size === 0), toKeyValueStoreError("isEmpty")),
+    modify: (key, f) =>
+      backend.modify(namespace, key, (current) => StorageBackend.tryModify(namespace, key, f)(asString(current)))
+        .pipe(
+          Effect.map((value) => value === undefined ? undefined : asString(value)),
+          Effect.mapError(toKeyValueStoreError("modify", key))
+        ),
+    modifyUint8Array: (key, f) =>
+      backend.modify(namespace, key, (current) => StorageBackend.tryModify(namespace, key, f)(asBytes(current)))
+        .pipe(
+          Effect.map((value) => value === undefined ? undefined : asBytes(value)),
+          Effect.mapError(toKeyValueStoreError("modifyUint8Array", key))
+        )
+  })
+}
+
+const toPersistenceError = (error: StorageError) =>
+  new Persistence.PersistenceError({ message: error.message, cause: error })
+
+const encodeJson = (
+  operation: string,
+  namespace: string,
+  key: string,
+  value: object
+): Effect.Effect<string, Persistence.PersistenceError> =>
+  Effect.try({
+    try: () => {
+      const json = JSON.stringify(value)
+      if (typeof json !== "string") throw new TypeError(`JSON.stringify returned ${typeof json}`)
+      return json
+    },
+    catch: (cause) =>
+      toPersistenceError(
+        new StorageError({
+          operation,
+          reason: "InvalidValue",
+          message: `The value for key ${JSON.stringify(key)} cannot be encoded as JSON (${
+            cause instanceof Error ? cause.message : String(cause)
+          }); nothing was stored.`,
+          namespace,
+          key,
+          cause
+        })
+      )
+  })
+
+const decodeJson = (
+  operation: string,
+  namespace: string,
+  key: string,
+  value: StorageBackend.Value
+): Effect.Effect<object, Persistence.PersistenceError> =>
+  Effect.try({
+    try: () => {
+      if (typeof value !== "string") throw new TypeError("the stored value is binary, not JSON text")
+      const parsed: unknown = JSON.parse(value)
+      if (typeof parsed !== "object" || parsed === null) throw new TypeError("the stored JSON is not an object")
+      return parsed
+    },
+    catch: (cause) =>
+      toPersistenceError(
+        new StorageError({
+          operation,
+          reason: "Corrupt",
+          message: `The stored entry for key ${JSON.stringify(key)} is not a persisted JSON object (${
+            cause instanceof Error ? cause.message : String(cause)
+          }); remove it or clear the store.`,
+          namespace,
+          key,
+          cause
+        })
+      )
+  })
+
+const expiresAtOf = (now: number, ttl: Duration.Duration | undefined): number | undefined =>
+  ttl === undefined || !Duration.isFinite(ttl) ? undefined : now + Duration.toMillis(ttl)
+
+/**
+ * Derives a `BackingPersistence` store for one store id from a backend.
+ *
+ * **Details**
+ *
+ * Values are stored as JSON text; a time-to-live becomes an expiry instant
+ * measured with Effect's `Clock`, so `TestClock` drives expiry in tests.
+ * `getMany` is one backend call, and `setMany` one batch.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const makeBackingPersistenceStore = (
+  backend: StorageBackend.StorageBackend,
+  storeId: string
+): Persistence.BackingPersistenceStore => {
+  const namespace = persistenceNamespace(storeId)
+  return {
+    get: (key) =>
+      backend.get(namespace, key).pipe(
+        Effect.mapError(toPersistenceError),
+        Effect.flatMap((value) =>
+          value === undefined ? Effect.undefined : decodeJson("get", namespace, key, value)
+        )
+      ),
+    getMany: (keys) =>
+      backend.getMany(namespace, keys).pipe(
+        Effect.mapError(toPersistenceError),
+        Effect.flatMap((values) =>
+          Effect.forEach(values, (value, i) =>
+            value === undefined ? Effect.undefined : decodeJson("getMany", namespace, keys[i]!, value))
+        ),
+        Effect.map((values) => values as Arr.NonEmptyArray<object | undefined>)
+      ),
+    set: (key, value, ttl) =>
+      Effect.gen(function*() {
+        const json = yield* encodeJson("set", namespace, key, value)
+        const now = yield* Clock.currentTimeMillis
+        return yield* Effect.mapError(backend.set(namespace, key, json, expiresAtOf(now, ttl)), toPersistenceError)
+      }),
+    setMany: (entries) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const encoded: Array<StorageBackend.Entry> = []
+        for (const [key, value, ttl] of entries) {
+          encoded.push({ key, value: yield* encodeJson("setMany", namespace, key, value), expiresAt: expiresAtOf(now, ttl) })
+        }
+        return yield* Effect.mapError(backend.setMany(namespace, encoded), toPersistenceError)
+      }),
+    remove: (key) => Effect.mapError(backend.remove(namespace, key), toPersistenceError),
+    clear: Effect.mapError(backend.clear(namespace), toPersistenceError)
+  }
+}
+
+/**
+ * Provides `KeyValueStore` from the `StorageBackend` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerKeyValueStore = (
+  options?: KeyValueStoreOptions
+): Layer.Layer<KeyValueStore.KeyValueStore, never, StorageBackend.StorageBackend> =>
+  Layer.effect(KeyValueStore.KeyValueStore)(
+    StorageBackend.StorageBackend.useSync((backend) => makeKeyValueStore(backend, options))
+  )
+
+/**
+ * Provides `BackingPersistence` from the `StorageBackend` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerBackingPersistence: Layer.Layer<
+  Persistence.BackingPersistence,
+  never,
+  StorageBackend.StorageBackend
+> = Layer.effect(Persistence.BackingPersistence)(
+  StorageBackend.StorageBackend.useSync((backend) =>
+    Persistence.BackingPersistence.of({
+      make: (storeId) => Effect.sync(() => makeBackingPersistenceStore(backend, storeId))
+    })
+  )
+)
+
+/**
+ * Provides `Persistence` (and so `PersistedCache`) from the `StorageBackend`
+ * in context, through Effect's own `Persistence.layer`.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerPersistence: Layer.Layer<Persistence.Persistence, never, StorageBackend.StorageBackend> =
+  Persistence.layer.pipe(Layer.provide(layerBackingPersistence))
