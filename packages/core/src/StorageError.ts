@@ -116,3 +116,67 @@ export class ConfigurationError extends Data.TaggedError("ConfigurationError")<{
   readonly option: string
   readonly message: string
 }> {}
+
+/**
+ * Classifies an error from an Effect SQL client by its structured reason:
+ * lost connections and statement timeouts are `Unavailable`, deadlocks,
+ * serialization failures and lock timeouts are `Conflict` (both retryable),
+ * anything else `Unknown`. Dialect packages refine this with their driver's
+ * native codes (a value over the server's packet limit, say) before falling
+ * back to it.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const reasonOfSqlError = (cause: unknown): StorageErrorReason => {
+  const tag = typeof cause === "object" && cause !== null && "reason" in cause &&
+      typeof cause.reason === "object" && cause.reason !== null && "_tag" in cause.reason
+    ? cause.reason._tag
+    : undefined
+  switch (tag) {
+    case "ConnectionError":
+    case "StatementTimeoutError":
+      return "Unavailable"
+    case "DeadlockError":
+    case "SerializationError":
+    case "LockTimeoutError":
+      return "Conflict"
+    default:
+      return "Unknown"
+  }
+}
+
+/**
+ * Builds the `StorageError` for a failed database call, with a message that
+ * says what failed and, for retryable failures, that retrying may succeed.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const fromDatabase = (options: {
+  readonly dialect: string
+  readonly operation: string
+  readonly cause: unknown
+  readonly reason?: StorageErrorReason | undefined
+  readonly namespace?: string | undefined
+  readonly key?: string | undefined
+  readonly detail?: string | undefined
+}): StorageError => {
+  const reason = options.reason ?? reasonOfSqlError(options.cause)
+  const causeMessage = options.cause instanceof Error ? options.cause.message : String(options.cause)
+  const advice = reason === "Unavailable"
+    ? " The database could not be reached; the operation may succeed when retried."
+    : reason === "Conflict"
+    ? " It conflicted with a concurrent transaction; the operation may succeed when retried."
+    : ""
+  return new StorageError({
+    operation: options.operation,
+    reason,
+    message: `${options.dialect} ${options.operation} failed${
+      options.key === undefined ? "" : ` for key ${JSON.stringify(options.key.length > 40 ? `${options.key.slice(0, 40)}…` : options.key)}`
+    }: ${options.detail ?? causeMessage}.${advice}`,
+    namespace: options.namespace,
+    key: options.key,
+    cause: options.cause
+  })
+}

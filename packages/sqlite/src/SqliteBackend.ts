@@ -1,0 +1,405 @@
+/**
+ * The SQLite backend: effect-persist's embedded default, on `node:sqlite`
+ * through `@effect/sql-sqlite-node`.
+ *
+ * @since 0.1.0
+ */
+import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as KeyValueStore from "effect/persistence/KeyValueStore"
+import type * as Persistence from "effect/persistence/Persistence"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import { classify } from "./internal/classify.ts"
+import * as Statements from "./internal/statements.ts"
+import * as SqliteMigrator from "./SqliteMigrator.ts"
+
+/**
+ * Options of a SQLite backend on a client you already have.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * The entries table, created by the migrations.
+   * @default "effect_persist_entries"
+   */
+  readonly table?: string | undefined
+  /**
+   * Apply pending migrations when the layer starts. Off by default: the layer
+   * then only checks the schema version and fails with a `SchemaVersionError`
+   * naming the command to run, so production schema changes stay deliberate.
+   * @default false
+   */
+  readonly autoMigrate?: boolean | undefined
+}
+
+/**
+ * Options of a SQLite backend that opens its own database file.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface FileOptions extends Options {
+  /** Path of the database file, or `":memory:"` for a private in-memory database. */
+  readonly filename: string
+  /**
+   * How long a statement waits for another process's write lock before failing
+   * with a retryable `Conflict` error.
+   * @default "5 seconds"
+   */
+  readonly busyTimeout?: Duration.Input | undefined
+  /**
+   * Write-ahead logging lets readers run while another process writes.
+   * @default "wal"
+   */
+  readonly journalMode?: "wal" | "delete" | undefined
+  /**
+   * `"normal"` is durable against application crashes and, in WAL mode, keeps
+   * the database consistent after a power loss (the last commits may roll
+   * back); `"full"` also makes every commit survive a power loss, at a cost in
+   * write speed.
+   * @default "normal"
+   */
+  readonly synchronous?: "normal" | "full" | undefined
+}
+
+const dialect = "sqlite"
+
+/**
+ * Largest key or namespace accepted, in UTF-8 bytes. SQLite itself allows far
+ * more; the bound keeps index pages healthy and is documented.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const maxKeyBytes = 64 * 1024
+
+/**
+ * Largest value accepted, in bytes: SQLite's default SQLITE_MAX_LENGTH of
+ * 1,000,000,000 bytes per row, less room for the key and namespace.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const maxValueBytes = 1_000_000_000 - 3 * maxKeyBytes
+
+const migrateCommand = (filename: string | undefined) =>
+  filename === undefined
+    ? "SqliteMigrator.migrate() (from @effect-persist/sqlite)"
+    : `SqliteMigrator.migrateFile(${JSON.stringify(filename)}) (from @effect-persist/sqlite)`
+
+/**
+ * Builds a backend on the `SqlClient` in context (a SQLite client).
+ *
+ * **Details**
+ *
+ * Checks the schema version first (or migrates, with `autoMigrate`), and does
+ * no DDL otherwise. Every statement's text is fixed per table and batch
+ * size, so the client's prepared-statement cache serves every call.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (
+  options?: Options & { readonly filename?: string | undefined }
+): Effect.Effect<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
+  SqlClient.SqlClient
+> =>
+  Effect.gen(function*() {
+    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
+    const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
+    const migrations = yield* SqliteMigrator.migrations
+    const migrationDriver = SqliteMigrator.driver(sql)
+    if (options?.autoMigrate) {
+      yield* Migrator.migrate(migrationDriver, migrations, { table })
+    }
+    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(options?.filename) })
+
+    const q = Statements.make(table)
+    const run = <A>(
+      operation: string,
+      effect: Effect.Effect<A, unknown>,
+      namespace?: string,
+      key?: string
+    ): Effect.Effect<A, StorageError.StorageError> =>
+      Effect.mapError(effect, (cause) =>
+        cause instanceof StorageError.StorageError
+          ? cause
+          : StorageError.fromDatabase({ dialect, operation, cause, reason: classify(cause), namespace, key }))
+
+    const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
+    const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value =>
+      Number(kind) === 0 ? String(value) : value as Uint8Array
+
+    const encodeValue = (value: StorageBackend.Value): readonly [StorageBackend.Value, number] =>
+      typeof value === "string" ? [value, 0] : [value, 1]
+
+    const range = (prefix: string | undefined) => {
+      if (prefix === undefined) return undefined
+      const low = KeyCodec.encode(prefix)
+      return [low, KeyCodec.prefixUpperBound(low)] as const
+    }
+
+    const inTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      sql.withTransaction(effect).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE"))
+
+    return StorageBackend.make({
+      dialect,
+      capabilities: { maxKeyBytes, maxValueBytes, durable: options?.filename !== ":memory:" },
+      get: (namespace, key) =>
+        run(
+          "get",
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.map(
+              rows(q.get, [KeyCodec.encode(namespace), KeyCodec.encode(key), now]),
+              (result) => result.length === 0 ? undefined : decodeValue(result[0]![0], result[0]![1])
+            )),
+          namespace,
+          key
+        ),
+      getMany: (namespace, keys) =>
+        run(
+          "getMany",
+          Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const ns = KeyCodec.encode(namespace)
+            const out = new Array<StorageBackend.Value | undefined>(keys.length)
+            for (let start = 0; start < keys.length; start += Statements.keysPerSelect) {
+              const chunk = keys.slice(start, start + Statements.keysPerSelect)
+              const params: Array<unknown> = chunk.map(KeyCodec.encode)
+              params.push(ns, now)
+              for (const [i, value, kind] of yield* rows(q.getMany(chunk.length), params)) {
+                out[start + Number(i)] = decodeValue(value, kind)
+              }
+            }
+            return out
+          }),
+          namespace
+        ),
+      set: (namespace, key, value, expiresAt) =>
+        run(
+          "set",
+          Effect.asVoid(
+            sql.unsafe(q.set, [KeyCodec.encode(namespace), KeyCodec.encode(key), ...encodeValue(value), expiresAt ?? null])
+              .raw
+          ),
+          namespace,
+          key
+        ),
+      setMany: (namespace, entries) => {
+        const ns = KeyCodec.encode(namespace)
+        const chunks: Array<Effect.Effect<unknown, unknown>> = []
+        for (let start = 0; start < entries.length; start += Statements.rowsPerInsert) {
+          const chunk = entries.slice(start, start + Statements.rowsPerInsert)
+          const params: Array<unknown> = []
+          for (const entry of chunk) {
+            params.push(ns, KeyCodec.encode(entry.key), ...encodeValue(entry.value), entry.expiresAt ?? null)
+          }
+          chunks.push(sql.unsafe(q.setMany(chunk.length), params).raw)
+        }
+        const all = Effect.asVoid(Effect.all(chunks, { discard: true }))
+        return run("setMany", chunks.length === 1 ? all : inTransaction(all), namespace)
+      },
+      remove: (namespace, key) =>
+        run(
+          "remove",
+          Effect.asVoid(sql.unsafe(q.remove, [KeyCodec.encode(namespace), KeyCodec.encode(key)]).raw),
+          namespace,
+          key
+        ),
+      clear: (namespace) => run("clear", Effect.asVoid(sql.unsafe(q.clear, [KeyCodec.encode(namespace)]).raw), namespace),
+      clearPrefix: (namespace, prefix) => {
+        const [low, high] = range(prefix)!
+        const ns = KeyCodec.encode(namespace)
+        return run(
+          "clearPrefix",
+          Effect.asVoid(
+            high === undefined
+              ? sql.unsafe(q.clearFrom, [ns, low]).raw
+              : sql.unsafe(q.clearRange, [ns, low, high]).raw
+          ),
+          namespace,
+          prefix
+        )
+      },
+      keys: (namespace, prefix) =>
+        run(
+          "keys",
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const ns = KeyCodec.encode(namespace)
+            const bounds = range(prefix)
+            const query = bounds === undefined
+              ? rows(q.keys, [ns, now])
+              : bounds[1] === undefined
+              ? rows(q.keysFrom, [ns, bounds[0], now])
+              : rows(q.keysRange, [ns, bounds[0], bounds[1], now])
+            return Effect.map(query, (result) => result.map(([key]) => KeyCodec.decode(key as Uint8Array)))
+          }),
+          namespace
+        ),
+      size: (namespace, prefix) =>
+        run(
+          "size",
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const ns = KeyCodec.encode(namespace)
+            const bounds = range(prefix)
+            const query = bounds === undefined
+              ? rows(q.size, [ns, now])
+              : bounds[1] === undefined
+              ? rows(q.sizeFrom, [ns, bounds[0], now])
+              : rows(q.sizeRange, [ns, bounds[0], bounds[1], now])
+            return Effect.map(query, (result) => Number(result[0]![0]))
+          }),
+          namespace
+        ),
+      // BEGIN IMMEDIATE takes the write lock before reading, so no other
+      // connection or process can change the row between read and write.
+      modify: (namespace, key, f) =>
+        run(
+          "modify",
+          inTransaction(Effect.gen(function*() {
+            const now = yield* Clock.currentTimeMillis
+            const ns = KeyCodec.encode(namespace)
+            const k = KeyCodec.encode(key)
+            const current = yield* rows(q.get, [ns, k, now])
+            if (current.length === 0) return undefined
+            const next = yield* f(decodeValue(current[0]![0], current[0]![1]))
+            const [value, kind] = encodeValue(next)
+            yield* sql.unsafe(q.update, [value, kind, ns, k]).raw
+            return next
+          })),
+          namespace,
+          key
+        ),
+      sweep: (sweepOptions) =>
+        run(
+          "sweep",
+          Effect.gen(function*() {
+            const batchSize = sweepOptions?.batchSize ?? 1000
+            const now = yield* Clock.currentTimeMillis
+            let deleted = 0
+            while (true) {
+              const batch = (yield* rows(q.sweep, [now, batchSize])).length
+              deleted += batch
+              sweepOptions?.onProgress?.(deleted)
+              if (batch < batchSize) return deleted
+            }
+          })
+        )
+    })
+  })
+
+/**
+ * Opens a SQLite database file with the settings a real file database needs:
+ * WAL journal, a busy timeout, and `synchronous = NORMAL`, each overridable.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerClient = (
+  options: Pick<FileOptions, "filename" | "busyTimeout" | "journalMode" | "synchronous">
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient> => {
+  const busyMillis = Duration.toMillis(Duration.fromInputUnsafe(options.busyTimeout ?? "5 seconds"))
+  const synchronous = options.synchronous === "full" ? "FULL" : "NORMAL"
+  const pragmas = Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyMillis))}`).unprepared
+    yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`).unprepared
+  }).pipe(Effect.orDie)
+  return Layer.effectDiscard(pragmas).pipe(
+    Layer.provideMerge(
+      SqliteClient.layer({ filename: options.filename, disableWAL: options.journalMode === "delete" })
+    )
+  )
+}
+
+/**
+ * Provides the backend on the `SqlClient` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFromClient = (
+  options?: Options
+): Layer.Layer<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
+  SqlClient.SqlClient
+> => Layer.effect(StorageBackend.StorageBackend)(make(options))
+
+/**
+ * Provides the backend on its own database file.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  options: FileOptions
+): Layer.Layer<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> =>
+  Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(
+    Layer.provide(layerClient(options))
+  )
+
+/**
+ * Provides Effect's `KeyValueStore` on a SQLite file.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerKeyValueStore = (
+  options: FileOptions & Services.KeyValueStoreOptions
+): Layer.Layer<
+  KeyValueStore.KeyValueStore,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerKeyValueStore(options).pipe(Layer.provide(layer(options)))
+
+/**
+ * Provides Effect's `BackingPersistence` on a SQLite file.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerBackingPersistence = (
+  options: FileOptions
+): Layer.Layer<
+  Persistence.BackingPersistence,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerBackingPersistence.pipe(Layer.provide(layer(options)))
+
+/**
+ * Provides Effect's `Persistence` (for `PersistedCache` and friends) on a SQLite file.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerPersistence = (
+  options: FileOptions
+): Layer.Layer<
+  Persistence.Persistence,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerPersistence.pipe(Layer.provide(layer(options)))
+
+/**
+ * A scoped backend on its own file, for programs that do not use layers.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const open = (
+  options: FileOptions
+): Effect.Effect<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
+  Scope.Scope
+> => Effect.provide(make(options), layerClient(options))
