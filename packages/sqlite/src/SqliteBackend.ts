@@ -7,7 +7,7 @@
 import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
@@ -15,6 +15,7 @@ import type * as Persistence from "effect/persistence/Persistence"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { classify } from "./internal/classify.ts"
+import * as Client from "./internal/client.ts"
 import * as Statements from "./internal/statements.ts"
 import * as SqliteMigrator from "./SqliteMigrator.ts"
 
@@ -306,20 +307,7 @@ export const make = (
  */
 export const layerClient = (
   options: Pick<FileOptions, "filename" | "busyTimeout" | "journalMode" | "synchronous">
-): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient> => {
-  const busyMillis = Duration.toMillis(Duration.fromInputUnsafe(options.busyTimeout ?? "5 seconds"))
-  const synchronous = options.synchronous === "full" ? "FULL" : "NORMAL"
-  const pragmas = Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql.unsafe(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyMillis))}`).unprepared
-    yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`).unprepared
-  }).pipe(Effect.orDie)
-  return Layer.effectDiscard(pragmas).pipe(
-    Layer.provideMerge(
-      SqliteClient.layer({ filename: options.filename, disableWAL: options.journalMode === "delete" })
-    )
-  )
-}
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient> => Client.layer(options)
 
 /**
  * Provides the backend on the `SqlClient` in context.
@@ -402,4 +390,8 @@ export const open = (
   StorageBackend.StorageBackend,
   StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
   Scope.Scope
-> => Effect.provide(make(options), layerClient(options))
+> =>
+  Effect.gen(function*() {
+    const client = yield* Layer.build(layerClient(options))
+    return yield* Effect.provideContext(make(options), client)
+  })

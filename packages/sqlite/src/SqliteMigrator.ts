@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlError from "effect/sql/SqlError"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Client from "./internal/client.ts"
 import { files } from "./internal/migrations.ts"
 import { quoteIdentifier } from "./internal/statements.ts"
 
@@ -71,7 +71,7 @@ export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
   applied_at TEXT NOT NULL,
   PRIMARY KEY (table_name, version)
 )`
-    ).unprepared.pipe(Effect.asVoid, Effect.mapError(failed("Could not create the migration tracking table"))),
+    ).raw.pipe(Effect.asVoid, Effect.mapError(failed("Could not create the migration tracking table"))),
     applied: (table) =>
       Effect.gen(function*() {
         const exists = yield* sql.unsafe(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, [
@@ -91,13 +91,15 @@ export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
       }).pipe(Effect.mapError(failed("Could not read the migration tracking table"))),
     apply: (table, migration, statements) =>
       sql.withTransaction(Effect.gen(function*() {
+        // Prepared rather than `.unprepared`: the client's unprepared path
+        // throws SQLite's prepare errors (a typo, a missing table) as defects.
         for (const statement of statements) {
-          yield* sql.unsafe(statement).unprepared
+          yield* sql.unsafe(statement).raw
         }
         yield* sql.unsafe(
           `INSERT INTO ${tracking} (table_name, version, name, checksum, applied_at) VALUES (?, ?, ?, ?, ?)`,
           [table, migration.version, migration.name, migration.checksum, new Date().toISOString()]
-        ).unprepared
+        ).raw
       })).pipe(
         Effect.mapError(failed(`Migration ${String(migration.version).padStart(4, "0")}_${migration.name} failed`, migration.version))
       )
@@ -173,5 +175,5 @@ export const migrateFile = (
   options?: MigrateOptions
 ): Effect.Effect<Migrator.MigrateResult, StorageError.MigrationError | StorageError.ConfigurationError> =>
   migrate(options).pipe(
-    Effect.provide(SqliteClient.layer({ filename }).pipe(Layer.fresh))
+    Effect.provide(Client.layer({ filename }).pipe(Layer.fresh))
   )
