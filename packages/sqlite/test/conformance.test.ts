@@ -1,0 +1,11 @@
+import { suite } from "@effect-persist/conformance"
+import { SqliteBackend } from "@effect-persist/sqlite"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const dir = mkdtempSync(join(tmpdir(), "effect-persist-conformance-"))
+
+suite("sqlite in-memory", SqliteBackend.layer({ filename: ":memory:", autoMigrate: true }))
+suite("sqlite file", SqliteBackend.layer({ filename: join(dir, "default.db"), autoMigrate: true }))
+suite("sqlite file, custom table", SqliteBackend.layer({ filename: join(dir, "custom.db"), table: "app_cache", autoMigrate: true }))
