@@ -90,10 +90,8 @@ export const maxKeyBytes = 64 * 1024
  */
 export const maxValueBytes = 1_000_000_000 - 3 * maxKeyBytes
 
-const migrateCommand = (filename: string | undefined) =>
-  filename === undefined
-    ? "SqliteMigrator.migrate() (from @effect-persist/sqlite)"
-    : `SqliteMigrator.migrateFile(${JSON.stringify(filename)}) (from @effect-persist/sqlite)`
+const migrateCommand = (filename: string | undefined, table: string) =>
+  `effect-persist migrate --url sqlite:${filename ?? "<file>"}${table === Migrator.defaultTable ? "" : ` --table ${table}`}`
 
 /**
  * Builds a backend on the `SqlClient` in context (a SQLite client).
@@ -122,7 +120,7 @@ export const make = (
     if (options?.autoMigrate) {
       yield* Migrator.migrate(migrationDriver, migrations, { table })
     }
-    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(options?.filename) })
+    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(options?.filename, table) })
 
     const q = Statements.make(table)
     const run = <A>(

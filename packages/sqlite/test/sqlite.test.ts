@@ -35,7 +35,7 @@ describe("SQLite backend", () => {
       expect(Exit.isFailure(exit)).toBe(true)
       const error = Exit.isFailure(exit) ? exit.cause.reasons.find((r) => r._tag === "Fail")?.error : undefined
       expect(error).toBeInstanceOf(StorageError.SchemaVersionError)
-      expect((error as StorageError.SchemaVersionError).message).toContain(`SqliteMigrator.migrateFile(${JSON.stringify(filename)})`)
+      expect((error as StorageError.SchemaVersionError).message).toContain(`effect-persist migrate --url sqlite:${filename}`)
       const tables = yield* SqlClient.SqlClient.use((sql) =>
         sql.unsafe<{ readonly name: string }>("SELECT name FROM sqlite_master")
       ).pipe(Effect.provide(withClient(filename)))
