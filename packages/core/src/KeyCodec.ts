@@ -7,7 +7,9 @@
  */
 
 const encoder = new TextEncoder()
-const decoder = new TextDecoder("utf-8", { fatal: true })
+// ignoreBOM: a leading U+FEFF is part of the key or value, not a byte-order
+// mark to strip; without it "\uFEFF" and "" would read back as one key.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /**
  * Encodes a well-formed string as UTF-8.
