@@ -8,6 +8,9 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Request from "effect/Request"
+import * as RequestResolver from "effect/RequestResolver"
 import * as KeyCodec from "./KeyCodec.ts"
 import { StorageError } from "./StorageError.ts"
 
@@ -182,7 +185,46 @@ export const StorageBackend: Context.Service<StorageBackend, StorageBackend> = C
  */
 export interface MakeOptions extends Omit<StorageBackend, "capabilities"> {
   readonly capabilities?: Partial<Capabilities> | undefined
+  /**
+   * Coalesce `get`s of one namespace that are issued in the same tick (by
+   * concurrent fibers) into one `getMany` call: one round trip instead of one
+   * per caller. A lone `get` still goes to the backend's `get`.
+   * @default true
+   */
+  readonly coalesceGets?: boolean | undefined
 }
+
+interface GetRequest extends Request.Request<Value | undefined, StorageError> {
+  readonly namespace: string
+  readonly key: string
+}
+const GetRequest = Request.of<GetRequest>()
+
+const coalescingResolver = (options: MakeOptions) =>
+  RequestResolver.makeGrouped<GetRequest, string>({
+    key: (entry) => entry.request.namespace,
+    resolver: (entries, namespace) => {
+      if (entries.length === 1) {
+        const entry = entries[0]
+        return Effect.map(Effect.exit(options.get(namespace, entry.request.key)), (exit) => entry.completeUnsafe(exit))
+      }
+      const positions = new Map<string, number>()
+      const keys: Array<string> = []
+      for (const entry of entries) {
+        if (!positions.has(entry.request.key)) {
+          positions.set(entry.request.key, keys.length)
+          keys.push(entry.request.key)
+        }
+      }
+      return Effect.map(Effect.exit(options.getMany(namespace, keys)), (exit) => {
+        for (const entry of entries) {
+          entry.completeUnsafe(
+            Exit.isSuccess(exit) ? Exit.succeed(exit.value[positions.get(entry.request.key)!]) : Exit.failCause(exit.cause)
+          )
+        }
+      })
+    }
+  })
 
 const fail = (
   operation: string,
@@ -218,6 +260,10 @@ const describe = (text: string): string => {
 export const make = (options: MakeOptions): StorageBackend => {
   const capabilities: Capabilities = { ...defaultCapabilities, ...options.capabilities }
   const { maxKeyBytes, maxValueBytes, nulInKeys } = capabilities
+  const resolver = options.coalesceGets === false ? undefined : coalescingResolver(options)
+  const getOne = resolver === undefined
+    ? options.get
+    : (namespace: string, key: string) => Effect.request(GetRequest({ namespace, key }), resolver)
 
   const checkText = (
     operation: string,
@@ -341,7 +387,7 @@ export const make = (options: MakeOptions): StorageBackend => {
     capabilities,
     get: (namespace, key) =>
       checkText("get", "namespace", namespace, namespace) ?? checkText("get", "key", key, namespace) ??
-        options.get(namespace, key),
+        getOne(namespace, key),
     getMany: (namespace, keys) => {
       if (!Array.isArray(keys)) {
         return fail("getMany", "InvalidKey", "getMany expects an array of keys.", namespace)
