@@ -1,0 +1,525 @@
+/**
+ * The PostgreSQL backend, through `@effect/sql-pg`: entries in one table of
+ * byte-exact keys, batches as array parameters of fixed-shape prepared
+ * statements, `modify` under a row lock, and sweeps that skip rows writers hold.
+ *
+ * @since 0.1.0
+ */
+import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as PgProtocol from "@effect/sql-pg/PgProtocol"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as KeyValueStore from "effect/persistence/KeyValueStore"
+import type * as Persistence from "effect/persistence/Persistence"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as SqlClient from "effect/sql/SqlClient"
+import { classify, detail, diagnose } from "./internal/classify.ts"
+import * as Statements from "./internal/statements.ts"
+import * as PgMigrator from "./PgMigrator.ts"
+
+/**
+ * Options of a PostgreSQL backend on a client you already have.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * The entries table, created by the migrations.
+   * @default "effect_persist_entries"
+   */
+  readonly table?: string | undefined
+  /**
+   * Apply pending migrations when the layer starts. Off by default: the layer
+   * then only checks the schema version and fails with a `SchemaVersionError`
+   * naming the command to run, so production schema changes stay deliberate
+   * and the runtime role needs no DDL rights.
+   * @default false
+   */
+  readonly autoMigrate?: boolean | undefined
+  /**
+   * Largest value accepted, in bytes (UTF-8 bytes for strings); larger ones
+   * fail with a `ValueTooLarge` error naming the limit. A layer that opens
+   * its own client raises the client's `maxMessageSize` to fit. On a client
+   * you pass in, the limit is also capped by that client's `maxMessageSize`
+   * (16 MiB unless configured), because a value the client cannot read back
+   * must never be written.
+   * @default 1 GiB − 1 MiB (`serverMaxValueBytes`)
+   */
+  readonly maxValueBytes?: number | undefined
+}
+
+/**
+ * Options of a PostgreSQL backend that opens its own connection pool: every
+ * setting of `@effect/sql-pg`'s pool (`maxConnections`, `ssl`,
+ * `idleTimeout`, `prepare`, ...) except the ones this backend manages.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ConnectionOptions extends
+  Options,
+  Omit<
+    PgClient.PgPoolConfig,
+    "url" | "maxMessageSize" | "transformResultNames" | "transformQueryNames" | "transformJson"
+  >
+{
+  /** A `postgres://` URL; `host`, `port`, `username`, `password` and `database` override its parts. */
+  readonly url?: string | Redacted.Redacted | undefined
+}
+
+const dialect = "pg"
+
+/**
+ * Largest key (and namespace) accepted, in UTF-8 bytes. The primary key
+ * (namespace, key) is a B-tree, whose entries PostgreSQL caps at 2,704
+ * bytes; two 1,300-byte halves with their headers fit.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const maxKeyBytes = 1300
+
+/**
+ * Largest value the server can store and send back: one `bytea` is at most
+ * 1 GiB, less room for the server's own copies and message headers.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const serverMaxValueBytes = 1024 * 1024 * 1024 - 1024 * 1024
+
+/**
+ * Bytes a result row adds to the value it carries (message header, field
+ * count and lengths, kind, position), with room to spare.
+ */
+const rowOverhead = 1024
+
+const messageSizeFor = (maxValueBytes: number): number => maxValueBytes + rowOverhead
+
+const migrateCommand = "PgMigrator.migrateUrl(url) (from @effect-persist/pg)"
+
+const configurationError = (option: string, message: string) =>
+  new StorageError.ConfigurationError({ option, message })
+
+const checkMaxValueBytes = (
+  value: number | undefined
+): Effect.Effect<number | undefined, StorageError.ConfigurationError> =>
+  value === undefined || (Number.isInteger(value) && value > 0 && value <= serverMaxValueBytes)
+    ? Effect.succeed(value)
+    : Effect.fail(
+      configurationError(
+        "maxValueBytes",
+        `maxValueBytes must be a whole number of bytes from 1 to ${serverMaxValueBytes} (PostgreSQL's limit for one value), got ${value}.`
+      )
+    )
+
+const clientMaxMessageSize = (sql: SqlClient.SqlClient): number => {
+  const config = PgClient.TypeId in sql ? (sql as PgClient.PgClient).config : undefined
+  return config?.maxMessageSize ?? PgProtocol.defaultMaxMessageSize
+}
+
+const encoded = (value: StorageBackend.Value): Uint8Array =>
+  typeof value === "string" ? KeyCodec.encode(value) : value
+
+const kindOf = (value: StorageBackend.Value): number => typeof value === "string" ? 0 : 1
+
+// Result columns are views into the client's receive buffer; a copy lets a
+// small value outlive the buffer it arrived in without pinning it.
+const ownBytes = (bytes: Uint8Array): Uint8Array =>
+  bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+
+const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
+  const length = Math.min(a.length, b.length)
+  for (let i = 0; i < length; i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!
+  }
+  return a.length - b.length
+}
+
+/**
+ * Builds a backend on the `SqlClient` in context (a PostgreSQL client).
+ *
+ * **Details**
+ *
+ * Checks the schema version first (or migrates, with `autoMigrate`), and does
+ * no DDL otherwise. Every statement has a fixed text and fixed parameter
+ * types per table, so each connection prepares it once. A statement that
+ * fails because its pooled connection was lost (a server restart,
+ * `pg_terminate_backend`, a network blip) is retried once on another
+ * connection when retrying cannot apply it twice.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (
+  options?: Options
+): Effect.Effect<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
+  SqlClient.SqlClient
+> =>
+  Effect.gen(function*() {
+    const client = yield* SqlClient.SqlClient
+    const sql = client.withoutTransforms()
+    const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
+    const requested = yield* checkMaxValueBytes(options?.maxValueBytes)
+    const maxValueBytes = Math.min(
+      requested ?? serverMaxValueBytes,
+      clientMaxMessageSize(client) - rowOverhead
+    )
+    if (maxValueBytes < 1) {
+      return yield* configurationError(
+        "maxMessageSize",
+        `The PostgreSQL client's maxMessageSize (${clientMaxMessageSize(client)} bytes) leaves no room for values; raise it.`
+      )
+    }
+    const migrations = yield* PgMigrator.migrations
+    const migrationDriver = PgMigrator.driver(sql)
+    if (options?.autoMigrate) {
+      yield* Migrator.migrate(migrationDriver, migrations, { table })
+    }
+    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand })
+
+    const q = Statements.make(table)
+
+    const run = <A>(
+      operation: string,
+      effect: Effect.Effect<A, unknown>,
+      namespace?: string,
+      key?: string
+    ): Effect.Effect<A, StorageError.StorageError> =>
+      effect.pipe(
+        // A pooled connection that died while idle fails the next statement
+        // sent on it; the pool has replaced it by then.
+        Effect.retry({ times: 1, while: (cause) => diagnose(cause).connectionLost }),
+        Effect.mapError((cause) =>
+          cause instanceof StorageError.StorageError
+            ? cause
+            : StorageError.fromDatabase({
+              dialect,
+              operation,
+              cause,
+              reason: classify(cause),
+              detail: detail(cause, maxValueBytes),
+              namespace,
+              key
+            })
+        )
+      )
+
+    const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
+    const execute = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).raw
+
+    const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value =>
+      Number(kind) === 0 ? KeyCodec.decode(value as Uint8Array) : ownBytes(value as Uint8Array)
+
+    const range = (prefix: string | undefined) => {
+      if (prefix === undefined) return undefined
+      const low = KeyCodec.encode(prefix)
+      return [low, KeyCodec.prefixUpperBound(low)] as const
+    }
+
+    const now = Effect.map(Clock.currentTimeMillis, Statements.int8)
+    const bytea = (text: string) => Statements.bytea(KeyCodec.encode(text))
+
+    const setOne = (ns: Uint8Array, key: Uint8Array, entry: StorageBackend.Entry) =>
+      execute(q.set, [
+        Statements.bytea(ns),
+        Statements.bytea(key),
+        Statements.bytea(encoded(entry.value)),
+        Statements.int2(kindOf(entry.value)),
+        Statements.int8(entry.expiresAt)
+      ])
+
+    return StorageBackend.make({
+      dialect,
+      capabilities: { maxKeyBytes, maxValueBytes, durable: true },
+      get: (namespace, key) =>
+        run(
+          "get",
+          Effect.flatMap(now, (at) =>
+            Effect.map(
+              rows(q.get, [bytea(namespace), bytea(key), at]),
+              (result) => result.length === 0 ? undefined : decodeValue(result[0]![0], result[0]![1])
+            )),
+          namespace,
+          key
+        ),
+      getMany: (namespace, keys) =>
+        run(
+          "getMany",
+          Effect.gen(function*() {
+            const result = yield* rows(q.getMany, [
+              bytea(namespace),
+              Statements.byteaArray(keys.map(KeyCodec.encode)),
+              yield* now
+            ])
+            const out = new Array<StorageBackend.Value | undefined>(keys.length).fill(undefined)
+            for (const [i, value, kind] of result) {
+              out[Number(i) - 1] = decodeValue(value, kind)
+            }
+            return out
+          }),
+          namespace
+        ),
+      set: (namespace, key, value, expiresAt) =>
+        run(
+          "set",
+          Effect.asVoid(setOne(KeyCodec.encode(namespace), KeyCodec.encode(key), { key, value, expiresAt })),
+          namespace,
+          key
+        ),
+      setMany: (namespace, entries) => {
+        const ns = KeyCodec.encode(namespace)
+        // Key order: every batch locks rows in the same order (no deadlocks
+        // between concurrent batches), and the index is written sequentially.
+        const sorted = entries.map((entry) => ({ entry, key: KeyCodec.encode(entry.key), value: encoded(entry.value) }))
+          .sort((a, b) => compareBytes(a.key, b.key))
+        const statements: Array<Effect.Effect<unknown, unknown>> = []
+        let start = 0
+        while (start < sorted.length) {
+          let end = start
+          let bytes = 0
+          while (
+            end < sorted.length && end - start < Statements.rowsPerInsert &&
+            (end === start || bytes + sorted[end]!.key.length + sorted[end]!.value.length <= Statements.bytesPerInsert)
+          ) {
+            bytes += sorted[end]!.key.length + sorted[end]!.value.length
+            end++
+          }
+          const chunk = sorted.slice(start, end)
+          statements.push(
+            chunk.length === 1
+              // One row (a lone entry, or a value too large to share a
+              // statement) goes as scalars, which allow the largest values.
+              ? setOne(ns, chunk[0]!.key, chunk[0]!.entry)
+              : execute(q.setMany, [
+                Statements.bytea(ns),
+                Statements.byteaArray(chunk.map((row) => row.key)),
+                Statements.byteaArray(chunk.map((row) => row.value)),
+                Statements.int2Array(chunk.map((row) => kindOf(row.entry.value))),
+                Statements.int8Array(
+                  chunk.map((row) => row.entry.expiresAt === undefined ? null : Statements.instant(row.entry.expiresAt))
+                )
+              ])
+          )
+          start = end
+        }
+        const all = Effect.asVoid(Effect.all(statements, { discard: true }))
+        return run("setMany", statements.length === 1 ? all : sql.withTransaction(all), namespace)
+      },
+      remove: (namespace, key) =>
+        run("remove", Effect.asVoid(execute(q.remove, [bytea(namespace), bytea(key)])), namespace, key),
+      clear: (namespace) => run("clear", Effect.asVoid(execute(q.clear, [bytea(namespace)])), namespace),
+      clearPrefix: (namespace, prefix) => {
+        const [low, high] = range(prefix)!
+        const ns = bytea(namespace)
+        return run(
+          "clearPrefix",
+          Effect.asVoid(
+            high === undefined
+              ? execute(q.clearFrom, [ns, Statements.bytea(low)])
+              : execute(q.clearRange, [ns, Statements.bytea(low), Statements.bytea(high)])
+          ),
+          namespace,
+          prefix
+        )
+      },
+      keys: (namespace, prefix) =>
+        run(
+          "keys",
+          Effect.flatMap(now, (at) => {
+            const ns = bytea(namespace)
+            const bounds = range(prefix)
+            const query = bounds === undefined
+              ? rows(q.keys, [ns, at])
+              : bounds[1] === undefined
+              ? rows(q.keysFrom, [ns, Statements.bytea(bounds[0]), at])
+              : rows(q.keysRange, [ns, Statements.bytea(bounds[0]), Statements.bytea(bounds[1]), at])
+            return Effect.map(query, (result) => result.map(([key]) => KeyCodec.decode(key as Uint8Array)))
+          }),
+          namespace
+        ),
+      size: (namespace, prefix) =>
+        run(
+          "size",
+          Effect.flatMap(now, (at) => {
+            const ns = bytea(namespace)
+            const bounds = range(prefix)
+            const query = bounds === undefined
+              ? rows(q.size, [ns, at])
+              : bounds[1] === undefined
+              ? rows(q.sizeFrom, [ns, Statements.bytea(bounds[0]), at])
+              : rows(q.sizeRange, [ns, Statements.bytea(bounds[0]), Statements.bytea(bounds[1]), at])
+            return Effect.map(query, (result) => Number(result[0]![0]))
+          }),
+          namespace
+        ),
+      // SELECT ... FOR UPDATE holds the row lock from the read to the commit:
+      // a concurrent modify of the key waits, then reads the committed result.
+      modify: (namespace, key, f) =>
+        Effect.suspend(() => {
+          let called = false
+          return sql.withTransaction(Effect.gen(function*() {
+            const ns = bytea(namespace)
+            const k = bytea(key)
+            const current = yield* rows(q.getForUpdate, [ns, k, yield* now])
+            if (current.length === 0) return undefined
+            called = true
+            const next = yield* f(decodeValue(current[0]![0], current[0]![1]))
+            yield* execute(q.update, [Statements.bytea(encoded(next)), Statements.int2(kindOf(next)), ns, k])
+            return next
+          })).pipe(
+            // Retrying is safe only while nothing of the user's function ran.
+            Effect.retry({ times: 1, while: (cause) => !called && diagnose(cause).connectionLost }),
+            Effect.mapError((cause) =>
+              cause instanceof StorageError.StorageError
+                ? cause
+                : StorageError.fromDatabase({
+                  dialect,
+                  operation: "modify",
+                  cause,
+                  reason: classify(cause),
+                  detail: detail(cause, maxValueBytes),
+                  namespace,
+                  key
+                })
+            )
+          )
+        }),
+      sweep: (sweepOptions) =>
+        Effect.gen(function*() {
+          const batchSize = sweepOptions?.batchSize ?? 1000
+          const at = yield* now
+          let deleted = 0
+          while (true) {
+            const result = yield* run("sweep", execute(q.sweep, [at, Statements.int8(batchSize)]))
+            const batch = (result as { readonly rowCount: number }).rowCount
+            deleted += batch
+            sweepOptions?.onProgress?.(deleted)
+            if (batch < batchSize) return deleted
+          }
+        })
+    })
+  })
+
+/**
+ * Opens a PostgreSQL connection pool sized for this backend: its
+ * `maxMessageSize` fits the largest value accepted (`maxValueBytes`), so
+ * every value `set` accepts can be read back.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerClient = (
+  options: ConnectionOptions
+): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, StorageError.ConfigurationError> => {
+  const { autoMigrate: _autoMigrate, maxValueBytes, table: _table, url, ...config } = options
+  return PgClient.layerFrom(
+    Effect.gen(function*() {
+      const limit = (yield* checkMaxValueBytes(maxValueBytes)) ?? serverMaxValueBytes
+      return yield* PgClient.make({
+        applicationName: "effect-persist",
+        ...config,
+        url: typeof url === "string" ? Redacted.make(url) : url,
+        maxMessageSize: messageSizeFor(limit)
+      }).pipe(
+        Effect.mapError((cause) =>
+          configurationError("url", `Could not create the PostgreSQL client: ${cause.message}`)
+        )
+      )
+    })
+  )
+}
+
+/**
+ * Provides the backend on the `SqlClient` in context.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerFromClient = (
+  options?: Options
+): Layer.Layer<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
+  SqlClient.SqlClient
+> => Layer.effect(StorageBackend.StorageBackend)(make(options))
+
+/**
+ * Provides the backend on its own connection pool.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  options: ConnectionOptions
+): Layer.Layer<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> =>
+  Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(
+    Layer.provide(layerClient(options))
+  )
+
+/**
+ * Provides Effect's `KeyValueStore` on a PostgreSQL database.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerKeyValueStore = (
+  options: ConnectionOptions & Services.KeyValueStoreOptions
+): Layer.Layer<
+  KeyValueStore.KeyValueStore,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerKeyValueStore(options).pipe(Layer.provide(layer(options)))
+
+/**
+ * Provides Effect's `BackingPersistence` on a PostgreSQL database.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerBackingPersistence = (
+  options: ConnectionOptions
+): Layer.Layer<
+  Persistence.BackingPersistence,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerBackingPersistence.pipe(Layer.provide(layer(options)))
+
+/**
+ * Provides Effect's `Persistence` (for `PersistedCache` and friends) on a
+ * PostgreSQL database.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerPersistence = (
+  options: ConnectionOptions
+): Layer.Layer<
+  Persistence.Persistence,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerPersistence.pipe(Layer.provide(layer(options)))
+
+/**
+ * A scoped backend on its own connection pool, for programs that do not use
+ * layers. The pool closes with the scope.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const open = (
+  options: ConnectionOptions
+): Effect.Effect<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
+  Scope.Scope
+> =>
+  // Built in the caller's scope, not `Effect.provide`'s own, which would
+  // close the pool as soon as the backend was made.
+  Effect.flatMap(Layer.build(layerClient(options)), (context) => Effect.provideContext(make(options), context))

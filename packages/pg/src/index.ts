@@ -1,0 +1,17 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * The PostgreSQL storage backend and its layers.
+ *
+ * @since 0.1.0
+ */
+export * as PgBackend from "./PgBackend.ts"
+
+/**
+ * The PostgreSQL migrations and their runner.
+ *
+ * @since 0.1.0
+ */
+export * as PgMigrator from "./PgMigrator.ts"
