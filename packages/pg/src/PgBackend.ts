@@ -100,7 +100,22 @@ const rowOverhead = 1024
 
 const messageSizeFor = (maxValueBytes: number): number => maxValueBytes + rowOverhead
 
-const migrateCommand = "PgMigrator.migrateUrl(url) (from @effect-persist/pg)"
+// The URL the client was opened with, password removed, for the message
+// that tells an operator which command migrates this database.
+const displayUrl = (sql: SqlClient.SqlClient): string => {
+  const config = PgClient.TypeId in sql ? (sql as PgClient.PgClient).config : undefined
+  if (config?.url === undefined) return "postgres://…"
+  try {
+    const url = new URL(Redacted.value(config.url))
+    url.password = ""
+    return url.toString()
+  } catch {
+    return "postgres://…"
+  }
+}
+
+const migrateCommand = (sql: SqlClient.SqlClient, table: string) =>
+  `effect-persist migrate --url ${displayUrl(sql)}${table === Migrator.defaultTable ? "" : ` --table ${table}`}`
 
 const configurationError = (option: string, message: string) =>
   new StorageError.ConfigurationError({ option, message })
@@ -182,7 +197,7 @@ export const make = (
     if (options?.autoMigrate) {
       yield* Migrator.migrate(migrationDriver, migrations, { table })
     }
-    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand })
+    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(client, table) })
 
     const q = Statements.make(table)
 
@@ -217,10 +232,11 @@ export const make = (
     const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value =>
       Number(kind) === 0 ? KeyCodec.decode(value as Uint8Array) : ownBytes(value as Uint8Array)
 
-    const range = (prefix: string | undefined) => {
-      if (prefix === undefined) return undefined
+    // A non-empty UTF-8 prefix always has an upper bound (UTF-8 never
+    // produces 0xFF), and `make` routes the empty prefix to clear/keys/size.
+    const range = (prefix: string) => {
       const low = KeyCodec.encode(prefix)
-      return [low, KeyCodec.prefixUpperBound(low)] as const
+      return [Statements.bytea(low), Statements.bytea(KeyCodec.prefixUpperBound(low)!)] as const
     }
 
     const now = Effect.map(Clock.currentTimeMillis, Statements.int8)
@@ -315,48 +331,35 @@ export const make = (
       remove: (namespace, key) =>
         run("remove", Effect.asVoid(execute(q.remove, [bytea(namespace), bytea(key)])), namespace, key),
       clear: (namespace) => run("clear", Effect.asVoid(execute(q.clear, [bytea(namespace)])), namespace),
-      clearPrefix: (namespace, prefix) => {
-        const [low, high] = range(prefix)!
-        const ns = bytea(namespace)
-        return run(
+      clearPrefix: (namespace, prefix) =>
+        run(
           "clearPrefix",
-          Effect.asVoid(
-            high === undefined
-              ? execute(q.clearFrom, [ns, Statements.bytea(low)])
-              : execute(q.clearRange, [ns, Statements.bytea(low), Statements.bytea(high)])
-          ),
+          Effect.asVoid(execute(q.clearRange, [bytea(namespace), ...range(prefix)])),
           namespace,
           prefix
-        )
-      },
+        ),
       keys: (namespace, prefix) =>
         run(
           "keys",
-          Effect.flatMap(now, (at) => {
-            const ns = bytea(namespace)
-            const bounds = range(prefix)
-            const query = bounds === undefined
-              ? rows(q.keys, [ns, at])
-              : bounds[1] === undefined
-              ? rows(q.keysFrom, [ns, Statements.bytea(bounds[0]), at])
-              : rows(q.keysRange, [ns, Statements.bytea(bounds[0]), Statements.bytea(bounds[1]), at])
-            return Effect.map(query, (result) => result.map(([key]) => KeyCodec.decode(key as Uint8Array)))
-          }),
+          Effect.flatMap(now, (at) =>
+            Effect.map(
+              prefix === undefined
+                ? rows(q.keys, [bytea(namespace), at])
+                : rows(q.keysRange, [bytea(namespace), ...range(prefix), at]),
+              (result) => result.map(([key]) => KeyCodec.decode(key as Uint8Array))
+            )),
           namespace
         ),
       size: (namespace, prefix) =>
         run(
           "size",
-          Effect.flatMap(now, (at) => {
-            const ns = bytea(namespace)
-            const bounds = range(prefix)
-            const query = bounds === undefined
-              ? rows(q.size, [ns, at])
-              : bounds[1] === undefined
-              ? rows(q.sizeFrom, [ns, Statements.bytea(bounds[0]), at])
-              : rows(q.sizeRange, [ns, Statements.bytea(bounds[0]), Statements.bytea(bounds[1]), at])
-            return Effect.map(query, (result) => Number(result[0]![0]))
-          }),
+          Effect.flatMap(now, (at) =>
+            Effect.map(
+              prefix === undefined
+                ? rows(q.size, [bytea(namespace), at])
+                : rows(q.sizeRange, [bytea(namespace), ...range(prefix), at]),
+              (result) => Number(result[0]![0])
+            )),
           namespace
         ),
       // SELECT ... FOR UPDATE holds the row lock from the read to the commit:

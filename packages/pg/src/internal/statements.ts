@@ -112,34 +112,38 @@ ${upsert}`,
     clear: `DELETE FROM ${t} WHERE namespace = $1`,
     /** $1 namespace, $2 low, $3 high */
     clearRange: `DELETE FROM ${t} WHERE namespace = $1 AND key >= $2 AND key < $3`,
-    /** $1 namespace, $2 low */
-    clearFrom: `DELETE FROM ${t} WHERE namespace = $1 AND key >= $2`,
     /** $1 namespace, $2 now */
     keys: `SELECT key FROM ${t} WHERE namespace = $1 AND ${live(2)}`,
     /** $1 namespace, $2 low, $3 high, $4 now */
     keysRange: `SELECT key FROM ${t} WHERE namespace = $1 AND key >= $2 AND key < $3 AND ${live(4)}`,
-    /** $1 namespace, $2 low, $3 now */
-    keysFrom: `SELECT key FROM ${t} WHERE namespace = $1 AND key >= $2 AND ${live(3)}`,
     /** $1 namespace, $2 now */
     size: `SELECT count(*) FROM ${t} WHERE namespace = $1 AND ${live(2)}`,
     /** $1 namespace, $2 low, $3 high, $4 now */
     sizeRange: `SELECT count(*) FROM ${t} WHERE namespace = $1 AND key >= $2 AND key < $3 AND ${live(4)}`,
-    /** $1 namespace, $2 low, $3 now */
-    sizeFrom: `SELECT count(*) FROM ${t} WHERE namespace = $1 AND key >= $2 AND ${live(3)}`,
     /**
      * $1 now, $2 batch size. Deletes one batch of expired rows, oldest expiry
      * first through the partial index. SKIP LOCKED passes over rows a writer
      * holds, so the sweep never waits for writers; FOR UPDATE re-checks a row
      * that a writer changed meanwhile, so an entry re-set with a later expiry
-     * survives.
+     * survives. The locked batch is gathered into arrays and unnested, which
+     * the planner estimates at a handful of rows: each is then found by
+     * primary key, where a plain `IN (subquery)` lets a generic plan hash a
+     * scan of the whole table on every batch.
      */
-    sweep: `DELETE FROM ${t} WHERE (namespace, key) IN (
-  SELECT namespace, key FROM ${t}
-  WHERE expires_at <= $1
-  ORDER BY expires_at
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-)`
+    sweep: `DELETE FROM ${t} USING (
+  SELECT unnest(locked.namespaces) AS namespace, unnest(locked.keys) AS key
+  FROM (
+    SELECT array_agg(expired.namespace) AS namespaces, array_agg(expired.key) AS keys
+    FROM (
+      SELECT namespace, key FROM ${t}
+      WHERE expires_at <= $1
+      ORDER BY expires_at
+      LIMIT $2
+      FOR UPDATE SKIP LOCKED
+    ) AS expired
+  ) AS locked
+) AS batch
+WHERE ${t}.namespace = batch.namespace AND ${t}.key = batch.key`
   }
 }
 
