@@ -18,6 +18,7 @@ import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { classify, detail, diagnose } from "./internal/classify.ts"
 import * as Statements from "./internal/statements.ts"
+import { transaction } from "./internal/transaction.ts"
 import * as PgMigrator from "./PgMigrator.ts"
 
 /**
@@ -326,7 +327,7 @@ export const make = (
           start = end
         }
         const all = Effect.asVoid(Effect.all(statements, { discard: true }))
-        return run("setMany", statements.length === 1 ? all : sql.withTransaction(all), namespace)
+        return run("setMany", statements.length === 1 ? all : transaction(sql, all), namespace)
       },
       remove: (namespace, key) =>
         run("remove", Effect.asVoid(execute(q.remove, [bytea(namespace), bytea(key)])), namespace, key),
@@ -367,7 +368,7 @@ export const make = (
       modify: (namespace, key, f) =>
         Effect.suspend(() => {
           let called = false
-          return sql.withTransaction(Effect.gen(function*() {
+          return transaction(sql, Effect.gen(function*() {
             const ns = bytea(namespace)
             const k = bytea(key)
             const current = yield* rows(q.getForUpdate, [ns, k, yield* now])

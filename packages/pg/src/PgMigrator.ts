@@ -14,6 +14,7 @@ import * as SqlClient from "effect/sql/SqlClient"
 import { diagnose } from "./internal/classify.ts"
 import { files } from "./internal/migrations.ts"
 import { quoteIdentifier } from "./internal/statements.ts"
+import { transaction } from "./internal/transaction.ts"
 
 /**
  * The PostgreSQL migrations shipped with this package, in order.
@@ -72,7 +73,8 @@ export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
     dialect: "pg",
     quoteIdentifier,
     withLock: (body) =>
-      sql.withTransaction(
+      transaction(
+        sql,
         Effect.andThen(
           Effect.mapError(
             sql.unsafe(`SELECT pg_advisory_xact_lock(${lockKey})`).unprepared,
@@ -120,7 +122,7 @@ export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
         }))
       }).pipe(Effect.mapError(failed("Could not read the migration tracking table"))),
     apply: (table, migration, statements) =>
-      sql.withTransaction(Effect.gen(function*() {
+      transaction(sql, Effect.gen(function*() {
         for (const statement of statements) {
           yield* sql.unsafe(statement).unprepared
         }
