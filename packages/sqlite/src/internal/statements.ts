@@ -24,12 +24,19 @@ export const make = (table: string) => {
   return {
     get: `SELECT value, kind FROM ${t} WHERE namespace = ? AND key = ? AND ${live}`,
     getForUpdate: `SELECT value, kind, expires_at FROM ${t} WHERE namespace = ? AND key = ? AND ${live}`,
-    /** `WITH k(i, key) AS (VALUES (0, ?), (1, ?), ...)`, cached per batch size. */
+    /**
+     * `WITH k(i, key) AS (VALUES (0, ?), (1, ?), ...)`, cached per batch size.
+     * CROSS JOIN fixes the join order (SQLite never reorders it): one primary
+     * key lookup per requested key. With a plain JOIN on a table that was
+     * never ANALYZEd, the planner scans every row of the namespace and probes
+     * the keys through an automatic index, so a getMany of 100 keys cost
+     * 6.6 ms at 10,000 rows instead of 0.3 ms, and grew with the table.
+     */
     getMany: (count: number): string => {
       let text = selectMany.get(count)
       if (text === undefined) {
         const rows = Array.from({ length: count }, (_, i) => `(${i}, ?)`).join(", ")
-        text = `WITH k(i, key) AS (VALUES ${rows}) SELECT k.i, e.value, e.kind FROM k JOIN ${t} AS e ON e.namespace = ? AND e.key = k.key WHERE ${
+        text = `WITH k(i, key) AS (VALUES ${rows}) SELECT k.i, e.value, e.kind FROM k CROSS JOIN ${t} AS e ON e.namespace = ? AND e.key = k.key WHERE ${
           live.replace(/expires_at/g, "e.expires_at")
         }`
         if (selectMany.size < 64) selectMany.set(count, text)

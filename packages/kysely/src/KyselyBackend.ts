@@ -1,0 +1,549 @@
+/**
+ * The storage contract over a Kysely instance you already have: Effect's
+ * `KeyValueStore`, `BackingPersistence` and `Persistence` on the same pool,
+ * the same tables and the same semantics as the native packages —
+ * byte-exact keys, chunked batches, `modify` in a transaction that locks the
+ * row (PostgreSQL, MySQL) or the database (SQLite), expiry filtering and
+ * bounded sweeps. Every query is built with Kysely's query builder, and every
+ * failure is a typed error.
+ *
+ * @since 0.1.0
+ */
+import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as KeyValueStore from "effect/persistence/KeyValueStore"
+import type * as Persistence from "effect/persistence/Persistence"
+import { type Kysely, sql } from "kysely"
+import { diagnose } from "./internal/classify.ts"
+import { detect, type Spec } from "./internal/dialect.ts"
+import { attempt, DatabaseFailure, execute, transaction } from "./internal/run.ts"
+import * as Statements from "./internal/statements.ts"
+import * as KyselyMigrator from "./KyselyMigrator.ts"
+
+/**
+ * Options of a backend on a Kysely instance.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * The entries table, created by the migrations. The same name on the same
+   * database is the same store for `@effect-persist/pg`, `@effect-persist/mysql`
+   * and this package.
+   * @default "effect_persist_entries"
+   */
+  readonly table?: string | undefined
+  /**
+   * Apply pending migrations when the layer starts. Off by default: the layer
+   * then only checks the schema version and fails with a `SchemaVersionError`
+   * naming what to run, so production schema changes stay deliberate and the
+   * runtime role needs no DDL rights.
+   * @default false
+   */
+  readonly autoMigrate?: boolean | undefined
+  /**
+   * Largest value accepted, in bytes (UTF-8 bytes for strings); larger ones
+   * fail with a `ValueTooLarge` error naming the limit. Capped by what the
+   * driver can carry: on MySQL/MariaDB half the server's `max_allowed_packet`
+   * less 64 KiB (mysql2 sends binary values as hexadecimal text; read from
+   * the server at start-up unless given), on PostgreSQL 255 MiB (node-postgres
+   * reads `bytea` as hexadecimal text, and a JavaScript string holds at most
+   * 512 MiB), on SQLite its 1 GB row limit less room for the key.
+   * @default the cap
+   */
+  readonly maxValueBytes?: number | undefined
+}
+
+/**
+ * Largest value on PostgreSQL: node-postgres reads `bytea` as hexadecimal
+ * text, two characters per byte, into one JavaScript string (at most
+ * 2^29 − 24 characters).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const pgMaxValueBytes = 255 * 1024 * 1024
+
+/**
+ * Largest value on SQLite: its default SQLITE_MAX_LENGTH of 1,000,000,000
+ * bytes per row, less room for the key and namespace (as `@effect-persist/sqlite`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const sqliteMaxValueBytes = 1_000_000_000 - 3 * 64 * 1024
+
+/** Room in a MySQL packet for the statement around its values. */
+const mysqlStatementOverhead = 64 * 1024
+
+/** Bytes of keys and values per PostgreSQL or SQLite statement: large statements hold locks for longer. */
+const bytesPerStatement = 32 * 1024 * 1024
+
+const configurationError = (option: string, message: string) => new StorageError.ConfigurationError({ option, message })
+
+const migrateCommand = (table: string) => {
+  const custom = table !== Migrator.defaultTable
+  return `KyselyMigrator.migrate(db${custom ? `, { table: "${table}" }` : ""})\` (from @effect-persist/kysely) or \`effect-persist migrate --url <database url>${
+    custom ? ` --table ${table}` : ""
+  }`
+}
+
+const int64Safe = Number.MAX_SAFE_INTEGER
+
+/**
+ * An instant as an integer parameter. Rounded up, so that for
+ * whole-millisecond clocks `expires_at > now` is exactly `expiresAt > now`
+ * (a fractional expiry may end up to a millisecond early, never late), and
+ * clamped to the safe integers every driver binds exactly (±285,000 years).
+ */
+const instant = (millis: number): number => Math.min(int64Safe, Math.max(-int64Safe, Math.ceil(millis)))
+
+/** Parameters travel as Buffers: mysql2 and better-sqlite3 bind only those as binary. */
+const buffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+const keyBytes = (text: string): Buffer => buffer(KeyCodec.encode(text))
+
+const encodeValue = (value: StorageBackend.Value): Buffer => buffer(typeof value === "string" ? KeyCodec.encode(value) : value)
+
+const kindOf = (value: StorageBackend.Value): number => typeof value === "string" ? 0 : 1
+
+/**
+ * Bytes a driver returned, as a plain `Uint8Array` that owns its memory:
+ * drivers hand out Buffers, small ones views into a shared pool.
+ */
+const ownBytes = (bytes: Uint8Array): Uint8Array =>
+  bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
+    ? new Uint8Array(bytes.buffer, 0, bytes.byteLength)
+    : new Uint8Array(bytes)
+
+const compareBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b)
+
+const latin1 = (bytes: Uint8Array): string => buffer(bytes).toString("latin1")
+
+class CorruptRow extends Error {}
+
+/**
+ * A stored value as written: kind 0 is a string (its UTF-8 bytes, or, in a
+ * SQLite table written by an older release, SQLite text), kind 1 bytes.
+ */
+const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value => {
+  const k = Number(kind)
+  if (k === 0) {
+    if (typeof value === "string") return value
+    if (value instanceof Uint8Array) return KeyCodec.decode(value)
+  } else if (k === 1) {
+    if (value instanceof Uint8Array) return ownBytes(value)
+    if (typeof value === "string") return KeyCodec.encode(value)
+  }
+  throw new CorruptRow(`the stored row has kind ${String(kind)} and a value of type ${typeof value}`)
+}
+
+const resolveMaxValueBytes = (
+  db: Kysely<any>,
+  spec: Spec,
+  requested: number | undefined
+): Effect.Effect<{ readonly maxValueBytes: number; readonly statementBudget: number }, StorageError.ConfigurationError> =>
+  Effect.gen(function*() {
+    if (requested !== undefined && !(Number.isSafeInteger(requested) && requested > 0)) {
+      return yield* configurationError("maxValueBytes", `maxValueBytes must be a positive whole number of bytes, got ${requested}.`)
+    }
+    if (spec.name === "pg") {
+      return { maxValueBytes: Math.min(requested ?? pgMaxValueBytes, pgMaxValueBytes), statementBudget: bytesPerStatement }
+    }
+    if (spec.name === "sqlite") {
+      return {
+        maxValueBytes: Math.min(requested ?? sqliteMaxValueBytes, sqliteMaxValueBytes),
+        statementBudget: bytesPerStatement
+      }
+    }
+    const packet = yield* attempt(() =>
+      sql<{ readonly packet: unknown }>`select @@max_allowed_packet as packet`.execute(db)
+    ).pipe(
+      Effect.map((result) => Number(result.rows[0]?.packet)),
+      Effect.mapError((failure) =>
+        configurationError(
+          "maxValueBytes",
+          `Could not read max_allowed_packet from the MySQL server, which bounds the values this store accepts: ${
+            diagnose("mysql", failure.cause).detail
+          }`
+        )
+      )
+    )
+    const cap = Math.floor((packet - mysqlStatementOverhead) / 2)
+    if (!(cap > 0)) {
+      return yield* configurationError(
+        "maxValueBytes",
+        `The MySQL server's max_allowed_packet (${packet} bytes) leaves no room for values; raise it.`
+      )
+    }
+    return { maxValueBytes: Math.min(requested ?? cap, cap), statementBudget: packet - mysqlStatementOverhead }
+  })
+
+const isDurable = (db: Kysely<any>, spec: Spec): Effect.Effect<boolean> =>
+  spec.name !== "sqlite"
+    ? Effect.succeed(true)
+    : attempt(() => sql<{ readonly file: unknown }>`select file from pragma_database_list where name = 'main'`.execute(db))
+      .pipe(
+        // An in-memory (or temporary) database has no file.
+        Effect.map((result) => typeof result.rows[0]?.file === "string" && result.rows[0].file !== ""),
+        Effect.orElseSucceed(() => true)
+      )
+
+/**
+ * Builds a backend on a Kysely instance.
+ *
+ * **Details**
+ *
+ * Recognises the database from the instance's dialect adapter (PostgreSQL,
+ * MySQL/MariaDB or SQLite; anything else is a `ConfigurationError` listing
+ * what is supported), checks the schema version (or migrates, with
+ * `autoMigrate`), and does no DDL otherwise. Queries run without the
+ * instance's plugins (a `CamelCasePlugin` would rename our columns), and the
+ * instance is never destroyed: it stays yours.
+ *
+ * A statement that fails because its pooled connection was lost is retried
+ * once on another connection, when retrying cannot apply it twice.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const make = (
+  db: Kysely<any>,
+  options?: Options
+): Effect.Effect<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> =>
+  Effect.gen(function*() {
+    const spec = yield* detect(db)
+    if (db.isTransaction) {
+      return yield* configurationError(
+        "db",
+        "Pass the Kysely instance itself, not a transaction: the store runs for longer than any one transaction, and takes connections (and opens transactions) of its own."
+      )
+    }
+    const k = db.withoutPlugins()
+    const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
+    const migrations = yield* KyselyMigrator.migrations(spec.name)
+    const migrationDriver = yield* KyselyMigrator.driver(db)
+    if (options?.autoMigrate) {
+      yield* Migrator.migrate(migrationDriver, migrations, { table })
+    }
+    yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(table) })
+    const { maxValueBytes, statementBudget } = yield* resolveMaxValueBytes(k, spec, options?.maxValueBytes)
+    const durable = yield* isDurable(k, spec)
+    const q = Statements.make(k, spec, table)
+    const dialect = spec.name
+
+    const toStorageError = (operation: string, namespace?: string, key?: string) => (error: unknown) => {
+      if (error instanceof StorageError.StorageError) return error
+      const cause = error instanceof DatabaseFailure ? error.cause : error
+      if (cause instanceof CorruptRow) {
+        return new StorageError.StorageError({
+          operation,
+          reason: "Corrupt",
+          message: `${dialect} ${operation} failed${
+            key === undefined ? "" : ` for key ${JSON.stringify(key)}`
+          }: ${cause.message}; remove the entry or clear the store.`,
+          namespace,
+          key,
+          cause
+        })
+      }
+      const diagnosis = diagnose(dialect, cause)
+      return StorageError.fromDatabase({
+        dialect,
+        operation,
+        cause,
+        reason: diagnosis.reason,
+        detail: diagnosis.detail,
+        namespace,
+        key
+      })
+    }
+
+    const lost = (error: unknown) => error instanceof DatabaseFailure && diagnose(dialect, error.cause).connectionLost
+
+    /** The operation's effect with a retry on a lost connection and its failures typed. */
+    const run = <A>(
+      operation: string,
+      effect: Effect.Effect<A, unknown>,
+      namespace?: string,
+      key?: string
+    ): Effect.Effect<A, StorageError.StorageError> =>
+      effect.pipe(
+        // A pooled connection that died while idle fails the next statement
+        // sent on it; the pool has replaced it by then.
+        Effect.retry({ times: 1, while: lost }),
+        Effect.mapError(toStorageError(operation, namespace, key))
+      )
+
+    const rows = (on: Kysely<any>, template: Statements.Template, parameters: ReadonlyArray<unknown>) =>
+      Effect.map(execute(on, Statements.bind(template, parameters)), (result) => result.rows as Array<any>)
+
+    const decoded = <A>(thunk: () => A): Effect.Effect<A, CorruptRow> =>
+      Effect.try({ try: thunk, catch: (cause) => cause instanceof CorruptRow ? cause : new CorruptRow(String(cause)) })
+
+    const now = Effect.map(Clock.currentTimeMillis, instant)
+
+    const range = (prefix: string | undefined) => {
+      if (prefix === undefined) return undefined
+      const low = KeyCodec.encode(prefix)
+      const high = KeyCodec.prefixUpperBound(low)
+      return [buffer(low), high === undefined ? undefined : buffer(high)] as const
+    }
+
+    /** The statements of a write that must apply all or nothing, on one connection. */
+    const atomically = (statements: ReadonlyArray<(on: Kysely<any>) => Effect.Effect<unknown, DatabaseFailure>>) =>
+      statements.length === 1
+        ? Effect.asVoid(statements[0]!(k))
+        : transaction(k, spec.begin, (on) => Effect.forEach(statements, (statement) => statement(on), { discard: true }))
+
+    return StorageBackend.make({
+      dialect,
+      capabilities: { maxKeyBytes: spec.maxKeyBytes, maxValueBytes, durable },
+      get: (namespace, key) =>
+        run(
+          "get",
+          Effect.flatMap(now, (at) =>
+            Effect.flatMap(
+              rows(k, q.get, [keyBytes(namespace), keyBytes(key), at]),
+              (result) => result.length === 0 ? Effect.undefined : decoded(() => decodeValue(result[0].value, result[0].kind))
+            )),
+          namespace,
+          key
+        ),
+      getMany: (namespace, keys) =>
+        run(
+          "getMany",
+          Effect.gen(function*() {
+            const at = yield* now
+            const ns = keyBytes(namespace)
+            const encoded = keys.map(keyBytes)
+            // Positions of each key in the input: a key may be asked for twice.
+            const positions = new Map<string, Array<number>>()
+            encoded.forEach((bytes, i) => {
+              const id = latin1(bytes)
+              const list = positions.get(id)
+              if (list === undefined) positions.set(id, [i])
+              else list.push(i)
+            })
+            const unique = Array.from(positions.values(), (list) => encoded[list[0]!]!)
+            const out = new Array<StorageBackend.Value | undefined>(keys.length).fill(undefined)
+            const runs = Statements.chunk(
+              unique.length,
+              (i) => spec.wireBytes(unique[i]!.length),
+              spec.keysPerSelect,
+              statementBudget
+            )
+            for (const [start, end] of runs) {
+              const result = yield* rows(k, q.getMany(end - start), [ns, at, ...unique.slice(start, end)])
+              for (const row of result) {
+                const value = yield* decoded(() => decodeValue(row.value, row.kind))
+                for (const i of positions.get(latin1(row.key)) ?? []) out[i] = value
+              }
+            }
+            return out
+          }),
+          namespace
+        ),
+      set: (namespace, key, value, expiresAt) =>
+        run(
+          "set",
+          Effect.asVoid(
+            execute(
+              k,
+              Statements.bind(q.set, [
+                keyBytes(namespace),
+                keyBytes(key),
+                encodeValue(value),
+                kindOf(value),
+                expiresAt === undefined ? null : instant(expiresAt)
+              ])
+            )
+          ),
+          namespace,
+          key
+        ),
+      setMany: (namespace, entries) =>
+        Effect.suspend(() => {
+          const ns = keyBytes(namespace)
+          // Key order: concurrent batches take their row locks in one order
+          // (no deadlocks between them), and the index is written in order.
+          const sorted = entries.map((entry) => ({
+            key: keyBytes(entry.key),
+            value: encodeValue(entry.value),
+            kind: kindOf(entry.value),
+            expiresAt: entry.expiresAt === undefined ? null : instant(entry.expiresAt)
+          })).sort((a, b) => compareBytes(a.key, b.key))
+          const runs = Statements.chunk(
+            sorted.length,
+            (i) => spec.wireBytes(sorted[i]!.key.length) + spec.wireBytes(sorted[i]!.value.length),
+            spec.rowsPerInsert,
+            statementBudget
+          )
+          const statements = runs.map(([start, end]) => {
+            const parameters: Array<unknown> = []
+            for (let i = start; i < end; i++) {
+              const row = sorted[i]!
+              parameters.push(ns, row.key, row.value, row.kind, row.expiresAt)
+            }
+            const compiled = Statements.bind(q.setMany(end - start), parameters)
+            return (on: Kysely<any>) => execute(on, compiled)
+          })
+          return run("setMany", atomically(statements), namespace)
+        }),
+      remove: (namespace, key) =>
+        run(
+          "remove",
+          Effect.asVoid(execute(k, Statements.bind(q.remove, [keyBytes(namespace), keyBytes(key)]))),
+          namespace,
+          key
+        ),
+      clear: (namespace) =>
+        run("clear", Effect.asVoid(execute(k, Statements.bind(q.clear, [keyBytes(namespace)]))), namespace),
+      clearPrefix: (namespace, prefix) => {
+        const [low, high] = range(prefix)!
+        const ns = keyBytes(namespace)
+        return run(
+          "clearPrefix",
+          Effect.asVoid(
+            execute(
+              k,
+              high === undefined
+                ? Statements.bind(q.clearFrom, [ns, low])
+                : Statements.bind(q.clearRange, [ns, low, high])
+            )
+          ),
+          namespace,
+          prefix
+        )
+      },
+      keys: (namespace, prefix) =>
+        run(
+          "keys",
+          Effect.flatMap(now, (at) => {
+            const ns = keyBytes(namespace)
+            const bounds = range(prefix)
+            const query = bounds === undefined
+              ? rows(k, q.keys, [ns, at])
+              : bounds[1] === undefined
+              ? rows(k, q.keysFrom, [ns, bounds[0], at])
+              : rows(k, q.keysRange, [ns, bounds[0], bounds[1], at])
+            return Effect.flatMap(query, (result) => decoded(() => result.map((row) => KeyCodec.decode(row.key))))
+          }),
+          namespace
+        ),
+      size: (namespace, prefix) =>
+        run(
+          "size",
+          Effect.flatMap(now, (at) => {
+            const ns = keyBytes(namespace)
+            const bounds = range(prefix)
+            const query = bounds === undefined
+              ? rows(k, q.size, [ns, at])
+              : bounds[1] === undefined
+              ? rows(k, q.sizeFrom, [ns, bounds[0], at])
+              : rows(k, q.sizeRange, [ns, bounds[0], bounds[1], at])
+            return Effect.map(query, (result) => Number(result[0].n))
+          }),
+          namespace
+        ),
+      // The transaction holds the row's lock (SELECT ... FOR UPDATE) or, on
+      // SQLite, the write lock (BEGIN IMMEDIATE) from the read to the commit:
+      // a concurrent modify of the key waits, then reads the committed result.
+      modify: (namespace, key, f) =>
+        Effect.suspend(() => {
+          let called = false
+          const ns = keyBytes(namespace)
+          const k_ = keyBytes(key)
+          return transaction(k, spec.begin, (on) =>
+            Effect.gen(function*() {
+              const current = yield* rows(on, spec.lockRow ? q.getForUpdate : q.get, [ns, k_, yield* now])
+              if (current.length === 0) return undefined
+              const value = yield* decoded(() => decodeValue(current[0].value, current[0].kind))
+              called = true
+              const next = yield* f(value)
+              yield* execute(on, Statements.bind(q.update, [encodeValue(next), kindOf(next), ns, k_]))
+              return next
+            })).pipe(
+              // Retrying is safe only while nothing of the user's function ran.
+              Effect.retry({ times: 1, while: (error) => !called && lost(error) }),
+              Effect.mapError(toStorageError("modify", namespace, key))
+            )
+        }),
+      sweep: (sweepOptions) =>
+        Effect.gen(function*() {
+          const batchSize = sweepOptions?.batchSize ?? 1000
+          const at = yield* now
+          let deleted = 0
+          while (true) {
+            const result = yield* run("sweep", execute(k, Statements.bind(q.sweep, [at, batchSize])))
+            const batch = Number(result.numAffectedRows ?? 0n)
+            deleted += batch
+            sweepOptions?.onProgress?.(deleted)
+            if (batch < batchSize) return deleted
+          }
+        })
+    })
+  })
+
+/**
+ * Provides the backend on a Kysely instance.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layer = (
+  db: Kysely<any>,
+  options?: Options
+): Layer.Layer<
+  StorageBackend.StorageBackend,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Layer.effect(StorageBackend.StorageBackend)(make(db, options))
+
+/**
+ * Provides Effect's `KeyValueStore` on a Kysely instance.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerKeyValueStore = (
+  db: Kysely<any>,
+  options?: Options & Services.KeyValueStoreOptions
+): Layer.Layer<
+  KeyValueStore.KeyValueStore,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerKeyValueStore(options).pipe(Layer.provide(layer(db, options)))
+
+/**
+ * Provides Effect's `BackingPersistence` on a Kysely instance.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerBackingPersistence = (
+  db: Kysely<any>,
+  options?: Options
+): Layer.Layer<
+  Persistence.BackingPersistence,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerBackingPersistence.pipe(Layer.provide(layer(db, options)))
+
+/**
+ * Provides Effect's `Persistence` (for `PersistedCache` and friends) on a
+ * Kysely instance.
+ *
+ * @category layers
+ * @since 0.1.0
+ */
+export const layerPersistence = (
+  db: Kysely<any>,
+  options?: Options
+): Layer.Layer<
+  Persistence.Persistence,
+  StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
+> => Services.layerPersistence.pipe(Layer.provide(layer(db, options)))

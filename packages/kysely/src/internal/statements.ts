@@ -1,0 +1,240 @@
+/**
+ * Every operation's query, built once per table with Kysely's query builder
+ * and compiled once; each call then binds its parameters to the compiled
+ * text, so no call builds SQL (the database or driver may also reuse its
+ * prepared statement). Batch statements have one text per row count, kept
+ * in a bounded cache.
+ *
+ * @internal
+ */
+import { type Compilable, type CompiledQuery, type Kysely, sql } from "kysely"
+import type { Spec } from "./dialect.ts"
+
+/** A placeholder standing for the call's parameter at `index`. */
+class Slot {
+  readonly index: number
+  constructor(index: number) {
+    this.index = index
+  }
+}
+
+const slot = (index: number): any => new Slot(index)
+
+/**
+ * A compiled query whose parameters are placeholders, with the position of
+ * each call parameter in the compiled parameter list.
+ *
+ * @internal
+ */
+export interface Template {
+  readonly compiled: CompiledQuery
+  readonly slots: ReadonlyArray<number>
+}
+
+const template = (query: Compilable): Template => {
+  const compiled = query.compile()
+  const slots = compiled.parameters.map((parameter) => {
+    if (!(parameter instanceof Slot)) {
+      throw new TypeError(`@effect-persist/kysely: unexpected literal parameter in ${compiled.sql}`)
+    }
+    return parameter.index
+  })
+  return { compiled, slots }
+}
+
+let nextQueryId = 0
+
+/**
+ * The compiled query with this call's parameters. A fresh query id per call:
+ * drivers that cancel queries (mysql2's kill query) tell calls apart by it.
+ *
+ * @internal
+ */
+export const bind = (t: Template, parameters: ReadonlyArray<unknown>): CompiledQuery => ({
+  query: t.compiled.query,
+  sql: t.compiled.sql,
+  queryId: { queryId: `effect-persist-${++nextQueryId}` },
+  parameters: t.slots.map((index) => parameters[index])
+})
+
+const cached = (build: (count: number) => Template) => {
+  const texts = new Map<number, Template>()
+  return (count: number): Template => {
+    let text = texts.get(count)
+    if (text === undefined) {
+      text = build(count)
+      // Bounded: batch sizes are mostly the full chunk size plus one remainder.
+      if (texts.size < 64) texts.set(count, text)
+    }
+    return text
+  }
+}
+
+/**
+ * The statements of one table. Parameter order is given per statement;
+ * namespaces, keys and values are bytes, instants integers.
+ *
+ * @internal
+ */
+export const make = (db: Kysely<any>, spec: Spec, table: string) => {
+  const live = (eb: any, now: unknown, column = "expires_at") =>
+    eb.or([eb(column, "is", null), eb(column, ">", now)])
+
+  const select = (columns: ReadonlyArray<string>) =>
+    db.selectFrom(table).select(columns as Array<string>).where("namespace", "=", slot(0))
+
+  const upsert = (insert: any): Compilable =>
+    spec.name === "mysql"
+      ? insert.onDuplicateKeyUpdate({
+        value: sql`values(${sql.ref("value")})`,
+        kind: sql`values(${sql.ref("kind")})`,
+        expires_at: sql`values(${sql.ref("expires_at")})`
+      })
+      : insert.onConflict((oc: any) =>
+        oc.columns(["namespace", "key"]).doUpdateSet((eb: any) => ({
+          value: eb.ref("excluded.value"),
+          kind: eb.ref("excluded.kind"),
+          expires_at: eb.ref("excluded.expires_at")
+        }))
+      )
+
+  const row = (first: number) => ({
+    namespace: slot(first),
+    key: slot(first + 1),
+    value: slot(first + 2),
+    kind: slot(first + 3),
+    expires_at: slot(first + 4)
+  })
+
+  const inRange = (query: any, bounds: "none" | "from" | "range") =>
+    bounds === "none"
+      ? query
+      : bounds === "from"
+      ? query.where("key", ">=", slot(1))
+      : query.where("key", ">=", slot(1)).where("key", "<", slot(2))
+
+  /** Parameters: namespace, [low, [high]], now (last). */
+  const keys = (bounds: "none" | "from" | "range") => {
+    const now = slot(bounds === "none" ? 1 : bounds === "from" ? 2 : 3)
+    return template(inRange(select(["key"]), bounds).where((eb: any) => live(eb, now)))
+  }
+
+  /** Parameters: namespace, [low, [high]], now (last). */
+  const size = (bounds: "none" | "from" | "range") => {
+    const now = slot(bounds === "none" ? 1 : bounds === "from" ? 2 : 3)
+    return template(
+      inRange(
+        db.selectFrom(table).select((eb: any) => eb.fn.countAll().as("n")).where("namespace", "=", slot(0)),
+        bounds
+      ).where((eb: any) => live(eb, now))
+    )
+  }
+
+  const clear = (bounds: "none" | "from" | "range") =>
+    template(inRange(db.deleteFrom(table).where("namespace", "=", slot(0)), bounds))
+
+  const sweep = (): Compilable => {
+    if (spec.name === "mysql") {
+      // Oldest expiry first through the expires_at index, which carries the
+      // primary key, so the order is total (safe for statement-based replication).
+      return db.deleteFrom(table).where("expires_at", "<=", slot(0))
+        .orderBy("expires_at").orderBy("namespace").orderBy("key").limit(slot(1))
+    }
+    if (spec.name === "pg") {
+      // SKIP LOCKED passes over rows a writer holds, so a sweep never waits for
+      // writers; FOR UPDATE re-checks a row a writer changed meanwhile, so an
+      // entry re-set with a later expiry survives.
+      return db.deleteFrom(table).where((eb: any) =>
+        eb(
+          eb.refTuple("namespace", "key"),
+          "in",
+          eb.selectFrom(table).select(["namespace", "key"]).where("expires_at", "<=", slot(0))
+            .orderBy("expires_at").limit(slot(1)).forUpdate().skipLocked()
+        )
+      )
+    }
+    return db.deleteFrom(table).where("rowid", "in", (eb: any) =>
+      eb.selectFrom(table).select("rowid").where("expires_at", "<=", slot(0)).limit(slot(1)))
+  }
+
+  return {
+    /** namespace, key, now → value, kind */
+    get: template(select(["value", "kind"]).where("key", "=", slot(1)).where((eb: any) => live(eb, slot(2)))),
+    /** namespace, key, now → value, kind; locks the live row until the transaction ends (PostgreSQL, MySQL). */
+    getForUpdate: template(
+      select(["value", "kind"]).where("key", "=", slot(1)).where((eb: any) => live(eb, slot(2))).forUpdate()
+    ),
+    /** namespace, now, `count` keys → key, value, kind */
+    getMany: cached((count) =>
+      template(
+        select(["key", "value", "kind"])
+          .where("key", "in", Array.from({ length: count }, (_, i) => slot(2 + i)))
+          .where((eb: any) => live(eb, slot(1)))
+      )
+    ),
+    /** namespace, key, value, kind, expires_at */
+    set: template(upsert(db.insertInto(table).values(row(0)))),
+    /** `count` rows of namespace, key, value, kind, expires_at */
+    setMany: cached((count) =>
+      template(upsert(db.insertInto(table).values(Array.from({ length: count }, (_, i) => row(5 * i)))))
+    ),
+    /** value, kind, namespace, key */
+    update: template(
+      db.updateTable(table).set({ value: slot(0), kind: slot(1) }).where("namespace", "=", slot(2))
+        .where("key", "=", slot(3))
+    ),
+    /** namespace, key */
+    remove: template(db.deleteFrom(table).where("namespace", "=", slot(0)).where("key", "=", slot(1))),
+    /** namespace */
+    clear: clear("none"),
+    /** namespace, low */
+    clearFrom: clear("from"),
+    /** namespace, low, high */
+    clearRange: clear("range"),
+    /** namespace, now */
+    keys: keys("none"),
+    /** namespace, low, now */
+    keysFrom: keys("from"),
+    /** namespace, low, high, now */
+    keysRange: keys("range"),
+    /** namespace, now → n */
+    size: size("none"),
+    /** namespace, low, now → n */
+    sizeFrom: size("from"),
+    /** namespace, low, high, now → n */
+    sizeRange: size("range"),
+    /** now, batch size: deletes one bounded batch of expired rows of every namespace. */
+    sweep: template(sweep())
+  }
+}
+
+/** @internal */
+export type Statements = ReturnType<typeof make>
+
+/**
+ * Splits `count` items into runs of at most `maxRows` items whose sizes sum
+ * to at most `budget`; an item larger than the budget goes alone.
+ *
+ * @internal
+ */
+export const chunk = (
+  count: number,
+  sizeOf: (index: number) => number,
+  maxRows: number,
+  budget: number
+): ReadonlyArray<readonly [start: number, end: number]> => {
+  const runs: Array<readonly [number, number]> = []
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < count; i++) {
+    const size = sizeOf(i)
+    if (i > start && (i - start >= maxRows || bytes + size > budget)) {
+      runs.push([start, i])
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (count > start) runs.push([start, count])
+  return runs
+}
