@@ -147,9 +147,6 @@ const resolveMaxValueBytes = (
   requested: number | undefined
 ): Effect.Effect<{ readonly maxValueBytes: number; readonly statementBudget: number }, StorageError.ConfigurationError> =>
   Effect.gen(function*() {
-    if (requested !== undefined && !(Number.isSafeInteger(requested) && requested > 0)) {
-      return yield* configurationError("maxValueBytes", `maxValueBytes must be a positive whole number of bytes, got ${requested}.`)
-    }
     if (spec.name === "pg") {
       return { maxValueBytes: Math.min(requested ?? pgMaxValueBytes, pgMaxValueBytes), statementBudget: bytesPerStatement }
     }
@@ -227,13 +224,17 @@ export const make = (
     }
     const k = db.withoutPlugins()
     const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
+    const requested = options?.maxValueBytes
+    if (requested !== undefined && !(Number.isSafeInteger(requested) && requested > 0)) {
+      return yield* configurationError("maxValueBytes", `maxValueBytes must be a positive whole number of bytes, got ${requested}.`)
+    }
     const migrations = yield* KyselyMigrator.migrations(spec.name)
     const migrationDriver = yield* KyselyMigrator.driver(db)
     if (options?.autoMigrate) {
       yield* Migrator.migrate(migrationDriver, migrations, { table })
     }
     yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(table) })
-    const { maxValueBytes, statementBudget } = yield* resolveMaxValueBytes(k, spec, options?.maxValueBytes)
+    const { maxValueBytes, statementBudget } = yield* resolveMaxValueBytes(k, spec, requested)
     const durable = yield* isDurable(k, spec)
     const q = Statements.make(k, spec, table)
     const dialect = spec.name
