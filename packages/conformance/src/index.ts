@@ -16,6 +16,7 @@
 import { afterAll, afterEach, describe, it, TestRunner } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -25,8 +26,8 @@ import type { ResolvedOptions } from "./internal/law.ts"
 import * as Laws from "./laws/index.ts"
 
 /**
- * Options of `suite`. Each turns a heavy law down or off; none of them
- * removes a law from the count.
+ * Options of `suite`. Each sizes one heavy law, or turns it off: a law turned
+ * off is registered as skipped, with the option named, never dropped.
  *
  * @category models
  * @since 0.1.0
@@ -58,9 +59,9 @@ export interface SuiteOptions {
 }
 
 /**
- * How many laws (vitest `it`s) one `suite` call registers.
+ * How many laws (vitest `it`s) one `suite` call registers, skipped ones included.
  *
- * @category constructors
+ * @category models
  * @since 0.1.0
  */
 export const lawCount: number = Laws.all.length
@@ -114,6 +115,8 @@ const retitleCurrentSuite = (title: string): void => {
   collector.name = title
 }
 
+const layerTimeout = Duration.minutes(2)
+
 const randomToken = (): string => Math.random().toString(36).slice(2, 8).padEnd(6, "0")
 
 /**
@@ -131,7 +134,8 @@ const randomToken = (): string => Math.random().toString(36).slice(2, 8).padEnd(
  * behaviour instead, and the summary printed after the last law lists them:
  *
  * ```text
- * conformance: sqlite (memory) (sqlite): 88/88 laws passed
+ * conformance: sqlite (memory) (sqlite): 99/99 laws passed
+ * conformance: my-store (redis): 97/97 laws passed (1 skipped by options); declared missing: nulInKeys
  * ```
  *
  * If the layer fails to build, the describe holds a single failing test
@@ -162,7 +166,16 @@ export const suite = (
   describe(`conformance: ${name}`, async () => {
     const scope = Effect.runSync(Scope.make())
     const closeScope = () => Effect.runPromise(Scope.close(scope, Exit.void))
-    const built = await Effect.runPromiseExit(Layer.buildWithScope(layer, scope))
+    // Collection has no timeout of its own: a layer waiting on an unreachable
+    // server must still end in a failed test, not a hung run.
+    const built = await Effect.runPromiseExit(
+      Layer.buildWithScope(layer, scope).pipe(
+        Effect.timeoutOrElse({
+          duration: layerTimeout,
+          orElse: () => Effect.fail(new Error(`The layer did not build within ${Duration.format(layerTimeout)}.`))
+        })
+      )
+    )
 
     if (Exit.isFailure(built)) {
       retitleCurrentSuite(`conformance: ${name} (layer failed)`)

@@ -22,10 +22,13 @@ const options: Laws.ResolvedOptions = {
   modelRuns: 20
 }
 
+// No mutant targets the 12,345-entry batch, the slowest law on this backend.
+const allButTheLargeBatch = (law: Laws.Law) => !law.name.startsWith("a batch of")
+
 /** Runs every law (but the real-clock one) against `backend`; returns the names of those that failed. */
 const failingLaws = async (
   backend: Backend,
-  only: (law: Laws.Law) => boolean = () => true,
+  only: (law: Laws.Law) => boolean = allButTheLargeBatch,
   resolved: Laws.ResolvedOptions = options
 ): Promise<Array<string>> => {
   const run = Laws.makeRunner(backend, resolved, "mutant")

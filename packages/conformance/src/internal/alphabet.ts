@@ -11,6 +11,8 @@
  * Pairs of distinct strings that some storage treats as one, each with why.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const confusablePairs: ReadonlyArray<readonly [string, string, string]> = [
   ["a", "A", "case"],
@@ -34,6 +36,8 @@ export const confusablePairs: ReadonlyArray<readonly [string, string, string]> =
  * Keys with a NUL, distinct from each other and from their NUL-free forms.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const nulKeys: ReadonlyArray<string> = ["a\u0000b", "a\u0000", "\u0000", "\u0000a", "a\u0000\u0000b"]
 
@@ -42,6 +46,8 @@ export const nulKeys: ReadonlyArray<string> = ["a\u0000b", "a\u0000", "\u0000", 
  * differs from their UTF-8 (byte) order.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const astralKeys: ReadonlyArray<string> = [
   "😀",
@@ -64,6 +70,8 @@ export const astralKeys: ReadonlyArray<string> = [
  * Strings that are not well-formed UTF-16: each has a lone surrogate.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const loneSurrogates: ReadonlyArray<string> = ["\ud800", "\udc00", "a\ud800b", "\udc00\ud800", "😀\ud83d"]
 
@@ -72,6 +80,8 @@ export const loneSurrogates: ReadonlyArray<string> = ["\ud800", "\udc00", "a\ud8
  * SQL string literals.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const metacharacters: ReadonlyArray<string> = [
   "%",

@@ -18,6 +18,8 @@ import { StorageError, type StorageErrorReason } from "@effect-persist/core/Stor
  * "e\u0301" look different in a failure message.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const escape = (text: string): string =>
   JSON.stringify(text).replace(
@@ -30,6 +32,8 @@ export const escape = (text: string): string =>
  * control characters and lone surrogates, and shows bytes as bytes.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const show = (value: unknown): string => {
   if (typeof value === "string" && value.length > 60) return `${escape(value.slice(0, 60))}…(${value.length} chars)`
@@ -48,6 +52,8 @@ export const show = (value: unknown): string => {
  * law with a message saying which.
  *
  * @internal
+ * @category guards
+ * @since 0.1.0
  */
 export const expectStorageError = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
@@ -86,6 +92,8 @@ export const expectStorageError = <A, E, R>(
  * defect) with an error of the given tag; returns the error.
  *
  * @internal
+ * @category guards
+ * @since 0.1.0
  */
 export const expectTypedFailure = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
@@ -109,6 +117,8 @@ export const expectTypedFailure = <A, E, R>(
  * or other subclass) holding exactly `expected`'s bytes.
  *
  * @internal
+ * @category guards
+ * @since 0.1.0
  */
 export const expectBytes = (actual: unknown, expected: Uint8Array | ReadonlyArray<number>, what = "value"): void => {
   expect(actual, `${what} must be a Uint8Array, got ${show(actual)}`).toBeInstanceOf(Uint8Array)
@@ -127,6 +137,8 @@ export const expectBytes = (actual: unknown, expected: Uint8Array | ReadonlyArra
  * Asserts that `actual` is the string `expected` (kind and content).
  *
  * @internal
+ * @category guards
+ * @since 0.1.0
  */
 export const expectString = (actual: unknown, expected: string, what = "value"): void => {
   expect(typeof actual, `${what} must be a string, got ${show(actual)}`).toBe("string")
@@ -142,6 +154,8 @@ export const expectString = (actual: unknown, expected: string, what = "value"):
  * Asserts that a value read back equals what was written, kind included.
  *
  * @internal
+ * @category guards
+ * @since 0.1.0
  */
 export const expectValue = (actual: unknown, expected: StorageBackend.Value | undefined, what = "value"): void => {
   if (expected === undefined) expect(actual, what).toBeUndefined()
@@ -153,6 +167,8 @@ export const expectValue = (actual: unknown, expected: StorageBackend.Value | un
  * Sorts by UTF-16 code units, the same way on both sides of a comparison.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const sorted = (keys: Iterable<string>): Array<string> => Array.from(keys).sort()
 
@@ -160,6 +176,8 @@ export const sorted = (keys: Iterable<string>): Array<string> => Array.from(keys
  * Asserts that two key lists hold the same keys, in any order, with no duplicates.
  *
  * @internal
+ * @category guards
+ * @since 0.1.0
  */
 export const expectSameKeys = (actual: ReadonlyArray<string>, expected: Iterable<string>, what = "keys"): void => {
   const want = sorted(expected)
@@ -171,6 +189,8 @@ export const expectSameKeys = (actual: ReadonlyArray<string>, expected: Iterable
  * A comparable form of a value that keeps its kind: `["string", s]` or `["bytes", [...]]`.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const tagged = (value: unknown): unknown =>
   value === undefined
@@ -185,6 +205,8 @@ export const tagged = (value: unknown): unknown =>
  * `n` bytes cycling through every byte value.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const byteRange = (n: number, offset = 0): Uint8Array => {
   const bytes = new Uint8Array(n)

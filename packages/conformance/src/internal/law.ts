@@ -16,6 +16,8 @@ import type { StorageError } from "@effect-persist/core/StorageError"
  * Suite options with every default filled in.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export interface ResolvedOptions {
   readonly realClock: boolean
@@ -26,6 +28,8 @@ export interface ResolvedOptions {
 
 /**
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export interface LawContext {
   readonly backend: StorageBackend.StorageBackend
@@ -51,6 +55,8 @@ export interface LawContext {
  * in the error channel fails the law too.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export interface Law {
   readonly name: string
@@ -70,6 +76,8 @@ export interface Law {
 
 /**
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const law = (
   name: string,
@@ -81,6 +89,8 @@ export const law = (
  * A law on the `TestClock`.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const timedLaw = (
   name: string,

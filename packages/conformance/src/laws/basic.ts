@@ -10,7 +10,11 @@ import { expectSameKeys, expectValue } from "../internal/assert.ts"
 import { law, type Law } from "../internal/law.ts"
 
 /**
+ * The basic laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const basic: ReadonlyArray<Law> = [
   law("a fresh namespace is empty: get is undefined, keys is [], size is 0", ({ backend, namespace }) =>

@@ -16,7 +16,11 @@ import { law, type Law, timedLaw } from "../internal/law.ts"
 const largeBatchSize = 12_345
 
 /**
+ * The batch laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const batch: ReadonlyArray<Law> = [
   law("empty batches: getMany([]) is [] and setMany([]) stores nothing", ({ backend, namespace }) =>

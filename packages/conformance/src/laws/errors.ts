@@ -28,7 +28,11 @@ const seed = (backend: StorageBackend.StorageBackend, ns: string) =>
   ])
 
 /**
+ * The error laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const errors: ReadonlyArray<Law> = [
   law("a setMany with one bad entry among good ones stores nothing from the batch", ({ backend, namespace }) =>

@@ -25,12 +25,21 @@ import { services } from "./services.ts"
 import { ttl } from "./ttl.ts"
 import { values } from "./values.ts"
 
+/**
+ * What a law is, and the suite options it runs with.
+ *
+ * @internal
+ * @category models
+ * @since 0.1.0
+ */
 export type { Law, ResolvedOptions } from "../internal/law.ts"
 
 /**
  * Every law, grouped by concern.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const groups: ReadonlyArray<readonly [group: string, laws: ReadonlyArray<Law>]> = [
   ["basic", basic],
@@ -51,6 +60,8 @@ export const groups: ReadonlyArray<readonly [group: string, laws: ReadonlyArray<
  * Every law, in registration order.
  *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const all: ReadonlyArray<Law> = groups.flatMap(([, laws]) => laws)
 
@@ -69,6 +80,8 @@ export const all: ReadonlyArray<Law> = groups.flatMap(([, laws]) => laws)
  * wall-clock time, so that expiry instants are realistic for every column type.
  *
  * @internal
+ * @category constructors
+ * @since 0.1.0
  */
 export const makeRunner = (
   backend: StorageBackend.StorageBackend,

@@ -59,7 +59,11 @@ const utf8OfLength = (bytes: number): string => {
 }
 
 /**
+ * The key identity laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const keys: ReadonlyArray<Law> = [
   pairLaw("keys differing only by case are distinct (\"a\" / \"A\", \"straße\" / \"STRASSE\")", [

@@ -220,7 +220,11 @@ const observe = (
 class ModelMismatch extends Error {}
 
 /**
+ * The model-based law.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const model: ReadonlyArray<Law> = [
   timedLaw(

@@ -25,7 +25,11 @@ const increment = (value: StorageBackend.Value) =>
 const incrementsPerFiber = 5
 
 /**
+ * The `modify` laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const modify: ReadonlyArray<Law> = [
   law(

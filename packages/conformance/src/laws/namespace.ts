@@ -13,7 +13,11 @@ import { escape, expectSameKeys, expectValue } from "../internal/assert.ts"
 import { law, type Law } from "../internal/law.ts"
 
 /**
+ * The namespace laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const namespace: ReadonlyArray<Law> = [
   law("the same key in two namespaces is two entries for get, set and remove", ({ backend, namespace }) =>

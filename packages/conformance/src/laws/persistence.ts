@@ -64,7 +64,11 @@ const nested = {
 }
 
 /**
+ * The persistence laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const persistence: ReadonlyArray<Law> = [
   law("BackingPersistence: objects round-trip through set, get, remove and clear", ({ backend, persistenceStoreId }) =>

@@ -61,7 +61,11 @@ const writeAll = (backend: StorageBackend.StorageBackend, ns: string, keys: Read
   backend.setMany(ns, keys.map((key) => ({ key, value: key })))
 
 /**
+ * The prefix laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const prefix: ReadonlyArray<Law> = [
   law(

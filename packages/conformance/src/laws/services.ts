@@ -21,7 +21,11 @@ import { law, type Law } from "../internal/law.ts"
 const utf8 = (text: string) => new TextEncoder().encode(text)
 
 /**
+ * The `KeyValueStore` laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const services: ReadonlyArray<Law> = [
   law("KeyValueStore: get, set, has, remove, size, keys, isEmpty and clear", ({ backend, keyValueStoreName }) =>

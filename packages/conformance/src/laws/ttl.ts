@@ -19,7 +19,11 @@ import { law, type Law, timedLaw } from "../internal/law.ts"
 const now = Clock.currentTimeMillis
 
 /**
+ * The expiry laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const ttl: ReadonlyArray<Law> = [
   timedLaw("get: visible before expiresAt, gone at exactly expiresAt and after", ({ backend, namespace }) =>

@@ -19,7 +19,11 @@ const largeString = (bytes: number): string => {
 }
 
 /**
+ * The value laws.
+ *
  * @internal
+ * @category models
+ * @since 0.1.0
  */
 export const values: ReadonlyArray<Law> = [
   law("the empty string is stored and read back as \"\", not as missing or as bytes", ({ backend, namespace }) =>
