@@ -149,7 +149,7 @@ const randomToken = (): string => Math.random().toString(36).slice(2, 8).padEnd(
  * import { suite } from "@effect-persist/conformance"
  * import { SqliteBackend } from "@effect-persist/sqlite"
  *
- * suite("sqlite (memory)", SqliteBackend.layer({ filename: ":memory:" }))
+ * suite("sqlite (memory)", SqliteBackend.layer({ filename: ":memory:", autoMigrate: true }))
  * ```
  *
  * @category constructors
