@@ -4,11 +4,13 @@
 -- prefix query is a range scan of the primary key.
 -- kind: 0 = the value was written as a string (stored as TEXT),
 --       1 = the value was written as bytes (stored as BLOB).
+-- value is declared BLOB, which gives the column no type affinity: a string
+-- that looks like a number ("-1.5e3") is kept as that text, never converted.
 -- expires_at: epoch milliseconds, NULL for entries that never expire.
 CREATE TABLE {{table}} (
   namespace BLOB NOT NULL,
   key BLOB NOT NULL,
-  value ANY NOT NULL,
+  value BLOB NOT NULL,
   kind INTEGER NOT NULL CHECK (kind IN (0, 1)),
   expires_at INTEGER,
   PRIMARY KEY (namespace, key)
