@@ -241,7 +241,7 @@ const inspect = Command.make("inspect", { url, table, json }, (config) =>
         readonly entries: number | string
         readonly bytes: number | string | null
         readonly expired: number | string | null
-      }>`SELECT namespace, COUNT(*) AS entries, SUM(OCTET_LENGTH(key) + OCTET_LENGTH(value)) AS bytes,
+      }>`SELECT namespace, COUNT(*) AS entries, SUM(OCTET_LENGTH(${sql("key")}) + OCTET_LENGTH(value)) AS bytes,
   SUM(CASE WHEN expires_at IS NOT NULL AND expires_at <= ${now} THEN 1 ELSE 0 END) AS expired
 FROM ${sql(config.table)} GROUP BY namespace ORDER BY namespace`
       const namespaces = rows.map((row) => ({

@@ -1,4 +1,6 @@
 import type { Migrator, StorageBackend, StorageError } from "@effect-persist/core"
+import { MysqlBackend, MysqlMigrator } from "@effect-persist/mysql"
+import { PgBackend, PgMigrator } from "@effect-persist/pg"
 import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
@@ -31,5 +33,24 @@ const sqlite: Dialect = {
   backend: (table, filename) => SqliteBackend.make({ table, filename })
 }
 
+const pg: Dialect = {
+  name: "pg",
+  // One connection is all a command needs.
+  client: (url) => PgBackend.layerClient({ url, maxConnections: 1 }),
+  driver: PgMigrator.driver,
+  migrations: PgMigrator.migrations,
+  renderSql: (table) => PgMigrator.renderSql({ table }),
+  backend: (table) => PgBackend.make({ table })
+}
+
+const mysql: Dialect = {
+  name: "mysql",
+  client: (url) => MysqlBackend.layerClient({ url, maxConnections: 1 }),
+  driver: (sql) => MysqlMigrator.driver(sql),
+  migrations: MysqlMigrator.migrations,
+  renderSql: (table) => MysqlMigrator.renderSql({ table }),
+  backend: (table) => MysqlBackend.make({ table })
+}
+
 /** @internal */
-export const dialects: Readonly<Partial<Record<DialectName, Dialect>>> = { sqlite }
+export const dialects: Readonly<Partial<Record<DialectName, Dialect>>> = { sqlite, pg, mysql }
