@@ -162,10 +162,6 @@ describe("PostgreSQL backend", () => {
       expect(readBytes).toBeInstanceOf(Uint8Array)
       expect(Buffer.compare(readBytes as Uint8Array, bytes)).toBe(0)
       expect(readText === text).toBe(true)
-      const many = yield* backend.getMany("large", ["text", "missing", "bytes"])
-      expect(many[0] === text).toBe(true)
-      expect(many[1]).toBeUndefined()
-      expect(Buffer.compare(many[2] as Uint8Array, bytes)).toBe(0)
     })), 120_000)
 
   it.effect("on a client with a small maxMessageSize, values it could not read back are refused with a ValueTooLarge error", () =>
