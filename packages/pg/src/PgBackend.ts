@@ -157,6 +157,31 @@ const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
 }
 
 /**
+ * Splits `count` items into `[start, end)` runs of at most `maxItems` items
+ * and `Statements.bytesPerStatement` bytes; an item larger than that gets a
+ * run of its own.
+ */
+const chunks = (
+  count: number,
+  maxItems: number,
+  sizeOf: (index: number) => number
+): Array<readonly [number, number]> => {
+  const out: Array<readonly [number, number]> = []
+  let start = 0
+  while (start < count) {
+    let end = start
+    let bytes = 0
+    while (end < count && end - start < maxItems && (end === start || bytes + sizeOf(end) <= Statements.bytesPerStatement)) {
+      bytes += sizeOf(end)
+      end++
+    }
+    out.push([start, end])
+    start = end
+  }
+  return out
+}
+
+/**
  * Builds a backend on the `SqlClient` in context (a PostgreSQL client).
  *
  * **Details**
@@ -270,14 +295,16 @@ export const make = (
         run(
           "getMany",
           Effect.gen(function*() {
-            const result = yield* rows(q.getMany, [
-              bytea(namespace),
-              Statements.byteaArray(keys.map(KeyCodec.encode)),
-              yield* now
-            ])
+            const at = yield* now
+            const ns = bytea(namespace)
+            const encodedKeys = keys.map(KeyCodec.encode)
             const out = new Array<StorageBackend.Value | undefined>(keys.length).fill(undefined)
-            for (const [i, value, kind] of result) {
-              out[Number(i) - 1] = decodeValue(value, kind)
+            // One statement unless the keys alone pass bytesPerStatement.
+            for (const [start, end] of chunks(encodedKeys.length, Number.POSITIVE_INFINITY, (i) => encodedKeys[i]!.length)) {
+              const result = yield* rows(q.getMany, [ns, Statements.byteaArray(encodedKeys.slice(start, end)), at])
+              for (const [i, value, kind] of result) {
+                out[start + Number(i) - 1] = decodeValue(value, kind)
+              }
             }
             return out
           }),
@@ -296,36 +323,26 @@ export const make = (
         // between concurrent batches), and the index is written sequentially.
         const sorted = entries.map((entry) => ({ entry, key: KeyCodec.encode(entry.key), value: encoded(entry.value) }))
           .sort((a, b) => compareBytes(a.key, b.key))
-        const statements: Array<Effect.Effect<unknown, unknown>> = []
-        let start = 0
-        while (start < sorted.length) {
-          let end = start
-          let bytes = 0
-          while (
-            end < sorted.length && end - start < Statements.rowsPerInsert &&
-            (end === start || bytes + sorted[end]!.key.length + sorted[end]!.value.length <= Statements.bytesPerInsert)
-          ) {
-            bytes += sorted[end]!.key.length + sorted[end]!.value.length
-            end++
-          }
+        const statements = chunks(
+          sorted.length,
+          Statements.rowsPerInsert,
+          (i) => sorted[i]!.key.length + sorted[i]!.value.length
+        ).map(([start, end]) => {
           const chunk = sorted.slice(start, end)
-          statements.push(
-            chunk.length === 1
-              // One row (a lone entry, or a value too large to share a
-              // statement) goes as scalars, which allow the largest values.
-              ? setOne(ns, chunk[0]!.key, chunk[0]!.entry)
-              : execute(q.setMany, [
-                Statements.bytea(ns),
-                Statements.byteaArray(chunk.map((row) => row.key)),
-                Statements.byteaArray(chunk.map((row) => row.value)),
-                Statements.int2Array(chunk.map((row) => kindOf(row.entry.value))),
-                Statements.int8Array(
-                  chunk.map((row) => row.entry.expiresAt === undefined ? null : Statements.instant(row.entry.expiresAt))
-                )
-              ])
-          )
-          start = end
-        }
+          return chunk.length === 1
+            // One row (a lone entry, or a value too large to share a
+            // statement) goes as scalars, which allow the largest values.
+            ? setOne(ns, chunk[0]!.key, chunk[0]!.entry)
+            : execute(q.setMany, [
+              Statements.bytea(ns),
+              Statements.byteaArray(chunk.map((row) => row.key)),
+              Statements.byteaArray(chunk.map((row) => row.value)),
+              Statements.int2Array(chunk.map((row) => kindOf(row.entry.value))),
+              Statements.int8Array(
+                chunk.map((row) => row.entry.expiresAt === undefined ? null : Statements.instant(row.entry.expiresAt))
+              )
+            ])
+        })
         const all = Effect.asVoid(Effect.all(statements, { discard: true }))
         return run("setMany", statements.length === 1 ? all : transaction(sql, all), namespace)
       },

@@ -219,6 +219,16 @@ describe("PostgreSQL backend", () => {
       expect(values[69_999]).toEqual(new Uint8Array([69_999 & 0xff]))
       expect(values[70_000]).toBeUndefined()
       expect(values[70_001]).toBe("v0")
+
+      // 30,000 keys of 1,300 bytes pass the 32 MiB a statement carries: still one call, answered in order.
+      const long = Array.from({ length: 30_000 }, (_, i) => `${String(i).padStart(6, "0")}${"x".repeat(1294)}`)
+      yield* backend.set("batch", long[3]!, "early")
+      yield* backend.set("batch", long[29_998]!, "late")
+      const answers = yield* backend.getMany("batch", long)
+      expect(answers.length).toBe(30_000)
+      expect(answers[3]).toBe("early")
+      expect(answers[29_998]).toBe("late")
+      expect(answers.filter((value) => value !== undefined).length).toBe(2)
     })), 60_000)
 
   it.effect("a setMany that spans several statements (5,000 rows each) is all or nothing", () =>

@@ -22,13 +22,13 @@ export const quoteIdentifier = (name: string): string => `"${name.replace(/"/g, 
 export const rowsPerInsert = 5000
 
 /**
- * Payload bytes (keys and values) per `setMany` statement. A single array
- * value may not exceed 1 GiB on the server, and large statements hold their
- * row locks for longer.
+ * Payload bytes (keys and values) per `getMany` or `setMany` statement. One
+ * message to the server may not exceed 1 GiB, and large statements hold
+ * their row locks for longer.
  *
  * @internal
  */
-export const bytesPerInsert = 32 * 1024 * 1024
+export const bytesPerStatement = 32 * 1024 * 1024
 
 const int8Min = -(2n ** 63n)
 const int8Max = 2n ** 63n - 1n
