@@ -191,7 +191,8 @@ const chunks = (
  * types per table, so each connection prepares it once. A statement that
  * fails because its pooled connection was lost (a server restart,
  * `pg_terminate_backend`, a network blip) is retried once on another
- * connection when retrying cannot apply it twice.
+ * connection, except a `modify` whose function already ran: every other
+ * operation gives the same result when applied twice.
  *
  * @category constructors
  * @since 0.1.0
