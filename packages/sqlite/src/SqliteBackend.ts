@@ -290,6 +290,10 @@ export const make = (
               deleted += batch
               sweepOptions?.onProgress?.(deleted)
               if (batch < batchSize) return deleted
+              // A statement holds the thread while it runs; without a yield
+              // the fiber would go on to the next batch and keep every other
+              // fiber waiting until the whole sweep is done.
+              yield* Effect.yieldNow
             }
           })
         )
