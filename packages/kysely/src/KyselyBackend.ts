@@ -106,7 +106,19 @@ const buffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.by
 
 const keyBytes = (text: string): Buffer => buffer(KeyCodec.encode(text))
 
-const encodeValue = (value: StorageBackend.Value): Buffer => buffer(typeof value === "string" ? KeyCodec.encode(value) : value)
+/**
+ * A value as it is stored: strings as their UTF-8 bytes (PostgreSQL `bytea`,
+ * MySQL `LONGBLOB`), or on SQLite as text, as `@effect-persist/sqlite` stores
+ * them (its `value` column is declared BLOB, which has no affinity, so text
+ * stays text); bytes as they are.
+ */
+const storedValue = (spec: Spec, value: StorageBackend.Value): Buffer | string =>
+  typeof value === "string"
+    ? spec.name === "sqlite" ? value : buffer(KeyCodec.encode(value))
+    : buffer(value)
+
+const storedLength = (value: Buffer | string): number =>
+  typeof value === "string" ? KeyCodec.utf8Length(value) : value.length
 
 const kindOf = (value: StorageBackend.Value): number => typeof value === "string" ? 0 : 1
 
@@ -126,8 +138,8 @@ const latin1 = (bytes: Uint8Array): string => buffer(bytes).toString("latin1")
 class CorruptRow extends Error {}
 
 /**
- * A stored value as written: kind 0 is a string (its UTF-8 bytes, or, in a
- * SQLite table written by an older release, SQLite text), kind 1 bytes.
+ * A stored value as written: kind 0 is a string (its UTF-8 bytes, or text
+ * on SQLite), kind 1 bytes.
  */
 const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value => {
   const k = Number(kind)
@@ -238,6 +250,7 @@ export const make = (
     const durable = yield* isDurable(k, spec)
     const q = Statements.make(k, spec, table)
     const dialect = spec.name
+    const encodeValue = (value: StorageBackend.Value) => storedValue(spec, value)
 
     const toStorageError = (operation: string, namespace?: string, key?: string) => (error: unknown) => {
       if (error instanceof StorageError.StorageError) return error
@@ -382,7 +395,7 @@ export const make = (
           })).sort((a, b) => compareBytes(a.key, b.key))
           const runs = Statements.chunk(
             sorted.length,
-            (i) => spec.wireBytes(sorted[i]!.key.length) + spec.wireBytes(sorted[i]!.value.length),
+            (i) => spec.wireBytes(sorted[i]!.key.length) + spec.wireBytes(storedLength(sorted[i]!.value)),
             spec.rowsPerInsert,
             statementBudget
           )

@@ -1,15 +1,19 @@
-// One table, two packages: what @effect-persist/pg (or /mysql) writes,
+// One table, two packages: what @effect-persist/pg (or /mysql, or /sqlite) writes,
 // @effect-persist/kysely reads back exactly, and the other way round, so a
 // team can move between them on one database without migrating data.
 import { StorageBackend } from "@effect-persist/core"
-import { KyselyBackend, KyselyMigrator } from "@effect-persist/kysely"
+import { KyselyBackend, KyselyMigrator, NodeSqliteDialect } from "@effect-persist/kysely"
 import { MysqlBackend, MysqlMigrator } from "@effect-persist/mysql"
 import { PgBackend, PgMigrator } from "@effect-persist/pg"
+import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import { mysqlServer, postgres } from "@effect-persist/test-servers"
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Context, Effect, Layer } from "effect"
 import { Kysely, MysqlDialect, PostgresDialect, sql } from "kysely"
 import { createPool } from "mysql2"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import pg from "pg"
 import { afterAll } from "vitest"
 
@@ -18,7 +22,9 @@ const pgUrl = (await postgres()).url
 const mysqlUrl = (await mysqlServer()).url
 const pgDb = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl }) }) })
 const mysqlDb = new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool(mysqlUrl) }) })
-afterAll(() => Promise.all([pgDb.destroy(), mysqlDb.destroy()]))
+const sqliteFile = join(mkdtempSync(join(tmpdir(), "effect-persist-kysely-cross-")), "shared.db")
+const sqliteDb = new Kysely<any>({ dialect: new NodeSqliteDialect({ database: sqliteFile }) })
+afterAll(() => Promise.all([pgDb.destroy(), mysqlDb.destroy(), sqliteDb.destroy()]))
 
 const backendOf = (layer: Layer.Layer<StorageBackend.StorageBackend, unknown>) =>
   Effect.map(Layer.build(layer), (context) => Context.get(context, StorageBackend.StorageBackend))
@@ -85,6 +91,12 @@ const cases = [
     db: mysqlDb,
     native: MysqlBackend.layer({ url: mysqlUrl, table }),
     migrateNative: MysqlMigrator.migrateUrl(mysqlUrl, { table })
+  },
+  {
+    name: "SQLite",
+    db: sqliteDb,
+    native: SqliteBackend.layer({ filename: sqliteFile, table }),
+    migrateNative: SqliteMigrator.migrateFile(sqliteFile, { table })
   }
 ] as const
 
@@ -92,7 +104,8 @@ describe.each(cases)("@effect-persist/kysely and the native package on one $name
   it.effect("the schema migrated by either runner is the same state for both", () =>
     Effect.gen(function*() {
       yield* Effect.promise(() => db.schema.dropTable(table).ifExists().execute())
-      yield* Effect.promise(() => sql`delete from effect_persist_migrations where table_name = ${table}`.execute(db))
+      // Forget earlier runs (the tracking table may not exist yet).
+      yield* Effect.tryPromise(() => sql`delete from effect_persist_migrations where table_name = ${table}`.execute(db))
         .pipe(Effect.ignore)
       // Migrated through Kysely: the native runner finds nothing to do.
       expect((yield* KyselyMigrator.migrate(db, { table })).applied.map((m) => m.version)).toEqual([1])
