@@ -103,6 +103,41 @@ export const databaseTable = (results: ReadonlyArray<Result>, database: Database
   return lines.join("\n")
 }
 
+/**
+ * This process's CPU time per sequential call of one database, in
+ * microseconds: what each contender costs the application, whatever else
+ * the machine was doing.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const cpuTable = (results: ReadonlyArray<Result>, database: Database): string => {
+  const present = contenders.filter((c) => results.some((r) => r.database === database && r.contender === c))
+  const lines = [
+    `| store | operation | ${present.map((c) => contenderTitles[c]).join(" | ")} |`,
+    `| --- | --- | ${present.map(() => "---:").join(" | ")} |`
+  ]
+  for (const store of ["kv", "persistence"] as const) {
+    for (const operation of operationsOf[store]) {
+      const of = (contender: Contender) =>
+        results.find((r) =>
+          r.database === database && r.contender === contender && r.store === store && r.operation === operation &&
+          r.mode === "seq"
+        )
+      if (!present.some((c) => of(c) !== undefined)) continue
+      lines.push(
+        `| ${store} | ${operation} | ${
+          present.map((c) => {
+            const r = of(c)
+            return r === undefined ? "n/a" : r.cpuMicrosPerOp.toFixed(r.cpuMicrosPerOp >= 100 ? 0 : 1)
+          }).join(" | ")
+        } |`
+      )
+    }
+  }
+  return lines.join("\n")
+}
+
 const environmentSection = (report: Report): string => {
   const e = report.environment
   const servers = Object.entries(e.servers).map(([db, version]) => `${databaseTitles[db as Database]}: ${version}`)
@@ -211,6 +246,11 @@ export const render = (report: Report, options?: { readonly chart?: string | und
     }% of their median. \`n/a\`: the contender has no such operation.`,
     ...(options?.chart === undefined ? [] : ["", `![Ratio of each contender to the raw driver](${options.chart})`]),
     ...measured.flatMap((db) => ["", `#### ${databaseTitles[db]}`, "", databaseTable(report.results, db)]),
+    "",
+    "### Client CPU per sequential call (µs)",
+    "",
+    "This process's CPU time (user + system) per call in `seq` mode, median of the rounds. It moves little when other processes compete for the cores, so it is the steadier measure of what each contender costs the application; it leaves out the database server's own work.",
+    ...measured.flatMap((db) => ["", `#### ${databaseTitles[db]}`, "", cpuTable(report.results, db)]),
     "",
     "### Scale: get and set on a small and a large table",
     "",

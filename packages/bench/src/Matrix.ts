@@ -70,11 +70,16 @@ export const measure = async (
   for (const subject of subjects) await subject.populate(settings.rowsPerStore)
   const cells = cellsOf(subjects)
   const samples = new Map<string, Array<number>>()
+  const cpu = new Map<string, Array<number>>()
   const removeRates = new Map<string, number>()
   const id = (subject: Subject.Subject, cell: Cell) =>
     `${subject.contender}|${cell.store}|${cell.operation}|${cell.mode}`
 
-  const sample = async (subject: Subject.Subject, cell: Cell, seconds: number): Promise<number> => {
+  const sample = async (
+    subject: Subject.Subject,
+    cell: Cell,
+    seconds: number
+  ): Promise<{ readonly rate: number; readonly cpuMicros: number }> => {
     let limit = Number.MAX_SAFE_INTEGER
     if (cell.operation === "remove") {
       // Deleting rows that are not there costs less than deleting rows, so a
@@ -86,11 +91,13 @@ export const measure = async (
         : Math.min(settings.maxRemovable, Math.max(200, Math.ceil(rate * seconds * 1.5) + cell.callers))
       await subject.writeRemovable(limit)
     }
+    const before = process.cpuUsage()
     const { ops, seconds: elapsed } = await subject.run(cell.operation, cell.callers, seconds, limit)
+    const used = process.cpuUsage(before)
     if (ops === 0) throw new Error(`${id(subject, cell)} completed no call`)
     const rate = ops / elapsed
     if (cell.operation === "remove") removeRates.set(id(subject, cell), rate)
-    return rate
+    return { rate, cpuMicros: (used.user + used.system) / ops }
   }
 
   const started = performance.now()
@@ -103,11 +110,10 @@ export const measure = async (
     const roundStart = performance.now()
     for (const cell of cells) {
       for (const subject of Stats.rotate(cell.subjects, round)) {
-        const rate = await sample(subject, cell, settings.secondsPerCell)
+        const { cpuMicros, rate } = await sample(subject, cell, settings.secondsPerCell)
         const key = id(subject, cell)
-        const list = samples.get(key) ?? []
-        list.push(rate)
-        samples.set(key, list)
+        samples.set(key, [...samples.get(key) ?? [], rate])
+        cpu.set(key, [...cpu.get(key) ?? [], cpuMicros])
       }
     }
     log(`round ${round + 1}/${settings.rounds} done in ${((performance.now() - roundStart) / 1000).toFixed(1)} s`)
@@ -125,7 +131,8 @@ export const measure = async (
         mode: cell.mode,
         opsPerSec: Stats.median(rounds),
         rounds,
-        noisy: Stats.isNoisy(rounds)
+        noisy: Stats.isNoisy(rounds),
+        cpuMicrosPerOp: Stats.median(cpu.get(id(subject, cell)) ?? [])
       })
     }
   }

@@ -126,6 +126,12 @@ export interface Result {
   readonly opsPerSec: number
   readonly rounds: ReadonlyArray<number>
   readonly noisy: boolean
+  /**
+   * This process's CPU time (user + system) per call, in microseconds, median
+   * of the rounds. Unlike ops/s it hardly moves when other processes compete
+   * for the cores; it leaves out the database server's own work.
+   */
+  readonly cpuMicrosPerOp: number
 }
 
 /**

@@ -28,7 +28,7 @@ export interface Check {
 const single: ReadonlyArray<Operation> = ["get-hit", "get-miss", "set", "remove", "modify"]
 const batches: ReadonlyArray<Operation> = ["getMany100", "setMany100"]
 
-const find = (results: ReadonlyArray<Result>, of: Omit<Result, "opsPerSec" | "rounds" | "noisy">) =>
+const find = (results: ReadonlyArray<Result>, of: Pick<Result, "database" | "contender" | "store" | "operation" | "mode">) =>
   results.find((r) =>
     r.database === of.database && r.contender === of.contender && r.store === of.store &&
     r.operation === of.operation && r.mode === of.mode
