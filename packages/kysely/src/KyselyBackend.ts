@@ -49,9 +49,12 @@ export interface Options {
    * fail with a `ValueTooLarge` error naming the limit. Capped by what the
    * driver can carry: on MySQL/MariaDB half the server's `max_allowed_packet`
    * less 64 KiB (mysql2 sends binary values as hexadecimal text; read from
-   * the server at start-up unless given), on PostgreSQL 255 MiB (node-postgres
-   * reads `bytea` as hexadecimal text, and a JavaScript string holds at most
-   * 512 MiB), on SQLite its 1 GB row limit less room for the key.
+   * the server at start-up), on PostgreSQL 255 MiB (node-postgres reads
+   * `bytea` as hexadecimal text, and a JavaScript string holds at most
+   * 512 MiB), on SQLite its 1 GB row limit less room for the key. On
+   * PostgreSQL it also bounds what is read: a larger stored value (written
+   * by a client with a higher limit) reads as a `ValueTooLarge` error, never
+   * as a row too long for node-postgres, which would end the process.
    * @default the cap
    */
   readonly maxValueBytes?: number | undefined
@@ -137,11 +140,23 @@ const latin1 = (bytes: Uint8Array): string => buffer(bytes).toString("latin1")
 
 class CorruptRow extends Error {}
 
+/** A stored value over the PostgreSQL store's `maxValueBytes`, which the store does not read. */
+class TooLargeToRead extends Error {
+  readonly size: number
+  constructor(size: number, limit: number) {
+    super(
+      `the stored value is ${size} bytes, over this store's maxValueBytes of ${limit} bytes; it was written by a client with a higher limit. Open the store with a higher maxValueBytes (node-postgres reads at most ${pgMaxValueBytes}), or remove or overwrite the entry`
+    )
+    this.size = size
+  }
+}
+
 /**
  * A stored value as written: kind 0 is a string (its UTF-8 bytes, or text
  * on SQLite), kind 1 bytes.
  */
-const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value => {
+const decodeValue = (value: unknown, kind: unknown, size?: unknown, limit?: number): StorageBackend.Value => {
+  if (value === null && size !== undefined && size !== null) throw new TooLargeToRead(Number(size), limit ?? 0)
   const k = Number(kind)
   if (k === 0) {
     if (typeof value === "string") return value
@@ -248,13 +263,25 @@ export const make = (
     yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(table) })
     const { maxValueBytes, statementBudget } = yield* resolveMaxValueBytes(k, spec, requested)
     const durable = yield* isDurable(k, spec)
-    const q = Statements.make(k, spec, table)
+    const q = Statements.make(k, spec, table, maxValueBytes)
     const dialect = spec.name
     const encodeValue = (value: StorageBackend.Value) => storedValue(spec, value)
 
     const toStorageError = (operation: string, namespace?: string, key?: string) => (error: unknown) => {
       if (error instanceof StorageError.StorageError) return error
       const cause = error instanceof DatabaseFailure ? error.cause : error
+      if (cause instanceof TooLargeToRead) {
+        return new StorageError.StorageError({
+          operation,
+          reason: "ValueTooLarge",
+          message: `${dialect} ${operation} failed${
+            key === undefined ? "" : ` for key ${JSON.stringify(key)}`
+          }: ${cause.message}.`,
+          namespace,
+          key,
+          cause
+        })
+      }
       if (cause instanceof CorruptRow) {
         return new StorageError.StorageError({
           operation,
@@ -298,8 +325,14 @@ export const make = (
     const rows = (on: Kysely<any>, template: Statements.Template, parameters: ReadonlyArray<unknown>) =>
       Effect.map(execute(on, Statements.bind(template, parameters)), (result) => result.rows as Array<any>)
 
-    const decoded = <A>(thunk: () => A): Effect.Effect<A, CorruptRow> =>
-      Effect.try({ try: thunk, catch: (cause) => cause instanceof CorruptRow ? cause : new CorruptRow(String(cause)) })
+    const decoded = <A>(thunk: () => A): Effect.Effect<A, CorruptRow | TooLargeToRead> =>
+      Effect.try({
+        try: thunk,
+        catch: (cause) =>
+          cause instanceof CorruptRow || cause instanceof TooLargeToRead
+            ? cause
+            : new CorruptRow(cause instanceof Error ? cause.message : String(cause))
+      })
 
     const now = Effect.map(Clock.currentTimeMillis, instant)
 
@@ -325,7 +358,10 @@ export const make = (
           Effect.flatMap(now, (at) =>
             Effect.flatMap(
               rows(k, q.get, [keyBytes(namespace), keyBytes(key), at]),
-              (result) => result.length === 0 ? Effect.undefined : decoded(() => decodeValue(result[0].value, result[0].kind))
+              (result) =>
+                result.length === 0
+                  ? Effect.undefined
+                  : decoded(() => decodeValue(result[0].value, result[0].kind, result[0].size, maxValueBytes))
             )),
           namespace,
           key
@@ -356,7 +392,7 @@ export const make = (
             for (const [start, end] of runs) {
               const result = yield* rows(k, q.getMany(end - start), [ns, at, ...unique.slice(start, end)])
               for (const row of result) {
-                const value = yield* decoded(() => decodeValue(row.value, row.kind))
+                const value = yield* decoded(() => decodeValue(row.value, row.kind, row.size, maxValueBytes))
                 for (const i of positions.get(latin1(row.key)) ?? []) out[i] = value
               }
             }
@@ -478,7 +514,7 @@ export const make = (
             Effect.gen(function*() {
               const current = yield* rows(on, spec.lockRow ? q.getForUpdate : q.get, [ns, k_, yield* now])
               if (current.length === 0) return undefined
-              const value = yield* decoded(() => decodeValue(current[0].value, current[0].kind))
+              const value = yield* decoded(() => decodeValue(current[0].value, current[0].kind, current[0].size, maxValueBytes))
               called = true
               const next = yield* f(value)
               yield* execute(on, Statements.bind(q.update, [encodeValue(next), kindOf(next), ns, k_]))

@@ -192,6 +192,30 @@ describe("Kysely backend", () => {
       yield* Effect.promise(() => db.destroy())
     }))
 
+  it.effect("PostgreSQL: a stored value over maxValueBytes reads as ValueTooLarge naming the limit, never as a row node-postgres cannot hold", () =>
+    Effect.gen(function*() {
+      const writer = yield* KyselyBackend.make(pgDb, { table: "kysely_entries", autoMigrate: true })
+      const reader = yield* KyselyBackend.make(pgDb, { table: "kysely_entries", maxValueBytes: 1000 })
+      const ns = "kysely:read-limit"
+      yield* writer.setMany(ns, [{ key: "big", value: new Uint8Array(2000) }, { key: "small", value: "s" }])
+      for (
+        const attempt of [
+          reader.get(ns, "big"),
+          reader.getMany(ns, ["small", "big"]),
+          reader.modify(ns, "big", (value) => Effect.succeed(value))
+        ]
+      ) {
+        const error = failureOf(yield* Effect.exit(attempt)) as StorageError.StorageError
+        expect(error.reason).toBe("ValueTooLarge")
+        expect(error.message).toContain("2000 bytes")
+        expect(error.message).toContain("maxValueBytes of 1000")
+      }
+      expect(yield* reader.get(ns, "small")).toBe("s")
+      yield* reader.set(ns, "big", "overwritten")
+      expect(yield* reader.get(ns, "big")).toBe("overwritten")
+      yield* writer.clear(ns)
+    }))
+
   it.effect("a destroyed instance fails operations with a typed Unavailable error saying so", () =>
     Effect.gen(function*() {
       const db = memory()
@@ -233,7 +257,7 @@ describe("query plans: every read and delete is served by the primary key or the
     Effect.gen(function*() {
       const db = memory()
       yield* KyselyMigrator.migrate(db, { table: "plans" })
-      const q = Statements.make(db, specs.sqlite, "plans")
+      const q = Statements.make(db, specs.sqlite, "plans", 1024)
       const ns = Buffer.from("ns")
       const plan = (template: Statements.Template, parameters: ReadonlyArray<unknown>) =>
         Effect.map(
@@ -259,7 +283,7 @@ describe("query plans: every read and delete is served by the primary key or the
       const plans = yield* Effect.promise(() =>
         pgDb.connection().execute(async (conn) => {
           await sql`set enable_seqscan = off`.execute(conn)
-          const q = Statements.make(conn, specs.pg, "kysely_entries")
+          const q = Statements.make(conn, specs.pg, "kysely_entries", 1024)
           const ns = Buffer.from("ns")
           const text = async (template: Statements.Template, parameters: ReadonlyArray<unknown>) => {
             const compiled = Statements.bind(template, parameters)
@@ -298,7 +322,7 @@ describe("query plans: every read and delete is served by the primary key or the
         expiresAt: i % 2 === 0 ? Date.now() + 3_600_000 : undefined
       })))
       yield* Effect.promise(() => sql`analyze table ${sql.table(table)}`.execute(mysqlDb))
-      const q = Statements.make(mysqlDb.withoutPlugins(), specs.mysql, table)
+      const q = Statements.make(mysqlDb.withoutPlugins(), specs.mysql, table, 1024)
       const keyOf = (template: Statements.Template, parameters: ReadonlyArray<unknown>) =>
         Effect.map(explain(mysqlDb, template, parameters, "explain"), (rows) => rows.map((row: any) => row.key))
       expect(yield* keyOf(q.get, [ns, Buffer.from("a0"), 0])).toEqual(["PRIMARY"])

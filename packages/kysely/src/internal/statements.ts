@@ -76,12 +76,27 @@ const cached = (build: (count: number) => Template) => {
  *
  * @internal
  */
-export const make = (db: Kysely<any>, spec: Spec, table: string) => {
+export const make = (db: Kysely<any>, spec: Spec, table: string, readLimit: number) => {
   const live = (eb: any, now: unknown, column = "expires_at") =>
     eb.or([eb(column, "is", null), eb(column, ">", now)])
 
-  const select = (columns: ReadonlyArray<string>) =>
-    db.selectFrom(table).select(columns as Array<string>).where("namespace", "=", slot(0))
+  const select = (columns: ReadonlyArray<any>) =>
+    db.selectFrom(table).select(columns as Array<any>).where("namespace", "=", slot(0))
+
+  /**
+   * The value columns of a read. On PostgreSQL a value over `readLimit`
+   * bytes is left out (its size is sent instead): node-postgres reads a row's
+   * fields as text, `bytea` as two hexadecimal characters per byte, and a
+   * field longer than a JavaScript string can hold (about 268 MB of bytea)
+   * throws inside the client's socket handler, which ends the process.
+   */
+  const value: ReadonlyArray<any> = spec.name === "pg"
+    ? [
+      sql`case when octet_length(${sql.ref("value")}) <= ${sql.lit(readLimit)} then ${sql.ref("value")} end`.as("value"),
+      "kind",
+      sql`octet_length(${sql.ref("value")})`.as("size")
+    ]
+    : ["value", "kind"]
 
   const upsert = (insert: any): Compilable =>
     spec.name === "mysql"
@@ -158,16 +173,16 @@ export const make = (db: Kysely<any>, spec: Spec, table: string) => {
   }
 
   return {
-    /** namespace, key, now → value, kind */
-    get: template(select(["value", "kind"]).where("key", "=", slot(1)).where((eb: any) => live(eb, slot(2)))),
+    /** namespace, key, now → value, kind (and on PostgreSQL size; value is null over `readLimit`) */
+    get: template(select(value).where("key", "=", slot(1)).where((eb: any) => live(eb, slot(2)))),
     /** namespace, key, now → value, kind; locks the live row until the transaction ends (PostgreSQL, MySQL). */
     getForUpdate: template(
-      select(["value", "kind"]).where("key", "=", slot(1)).where((eb: any) => live(eb, slot(2))).forUpdate()
+      select(value).where("key", "=", slot(1)).where((eb: any) => live(eb, slot(2))).forUpdate()
     ),
-    /** namespace, now, `count` keys → key, value, kind */
+    /** namespace, now, `count` keys → key, value, kind (and size, as `get`) */
     getMany: cached((count) =>
       template(
-        select(["key", "value", "kind"])
+        select(["key", ...value])
           .where("key", "in", Array.from({ length: count }, (_, i) => slot(2 + i)))
           .where((eb: any) => live(eb, slot(1)))
       )
