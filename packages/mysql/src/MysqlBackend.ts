@@ -16,12 +16,14 @@ import type * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
 import type * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import * as SqlError from "effect/sql/SqlError"
 import { classify, describe, errnoOf, isConnectionLost } from "./internal/classify.ts"
 import * as Client from "./internal/client.ts"
 import * as Statements from "./internal/statements.ts"
@@ -233,10 +235,57 @@ export const make = (
     const retryable = (cause: unknown) =>
       !(cause instanceof StorageError.StorageError) && (errnoOf(cause) === deadlock || isConnectionLost(cause))
 
-    /** Runs an operation that may safely run again after a deadlock or a lost connection. */
-    const idempotent = <A>(operation: string, effect: Effect.Effect<A, unknown>, namespace?: string, key?: string) =>
-      effect.pipe(Effect.retry({ while: retryable, times: retries }), Effect.mapError(toStorageError(operation, namespace, key)))
+    // A statement over max_allowed_packet makes the server answer with
+    // ER_NET_PACKET_TOO_LARGE and close the connection, or, when the close
+    // wins the race, a bare reset. The limit checked before sending was read
+    // at start-up; if an operator lowered the setting since, a failed write
+    // compares its statement with the server's current setting, so the caller
+    // gets the ValueTooLarge naming it instead of a connection error, and the
+    // write is not sent again.
+    const checkPacket = (statementBytes: number, operation: string, namespace: string, key?: string) =>
+    (cause: unknown): Effect.Effect<never, unknown> => {
+      const refused = classify(cause) === "ValueTooLarge"
+      if (!refused && !isConnectionLost(cause)) return Effect.fail(cause)
+      return sql.unsafe("SELECT @@global.max_allowed_packet").values.pipe(
+        // The pool may hand out the refused connection before it sees it close.
+        Effect.retry({ while: isConnectionLost, times: retries }),
+        Effect.map(([[setting]]) => Number(setting)),
+        Effect.option,
+        Effect.flatMap((setting) => {
+          const current = setting._tag === "Some" ? setting.value : undefined
+          if (!refused && (current === undefined || statementBytes + 1024 <= current)) return Effect.fail(cause)
+          return Effect.fail(StorageError.fromDatabase({
+            dialect,
+            operation,
+            cause,
+            reason: "ValueTooLarge",
+            namespace,
+            key,
+            detail: `the statement is about ${statementBytes} bytes, over the server's max_allowed_packet${
+              current === undefined ? "" : ` (now ${current} bytes; it was ${maxAllowedPacket} when the store started)`
+            }; raise max_allowed_packet on the server to store larger values`
+          }))
+        })
+      )
+    }
 
+    /** Runs an operation that may safely run again after a deadlock or a lost connection. */
+    const idempotent = <A>(
+      operation: string,
+      effect: Effect.Effect<A, unknown>,
+      namespace?: string,
+      key?: string,
+      statementBytes?: number
+    ) =>
+      effect.pipe(
+        statementBytes === undefined || namespace === undefined
+          ? identity
+          : Effect.catch(checkPacket(statementBytes, operation, namespace, key)),
+        Effect.retry({ while: retryable, times: retries }),
+        Effect.mapError(toStorageError(operation, namespace, key))
+      )
+
+    /** Runs an operation that must not run twice: its failure goes to the caller. */
     const once = <A>(operation: string, effect: Effect.Effect<A, unknown>, namespace?: string, key?: string) =>
       Effect.mapError(effect, toStorageError(operation, namespace, key))
 
@@ -254,6 +303,14 @@ export const make = (
             cause
           })
       })
+
+    // Effect's withTransaction turns a failed ROLLBACK into a defect. On a
+    // lost connection ROLLBACK always fails (the server rolled back when the
+    // connection dropped), so that failure is returned as the typed error it is.
+    const transaction = <A, E>(effect: Effect.Effect<A, E>) =>
+      sql.withTransaction(effect).pipe(
+        Effect.catchDefect((defect) => SqlError.isSqlError(defect) ? Effect.fail(defect) : Effect.die(defect))
+      )
 
     const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
     const execute = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).raw
@@ -330,15 +387,18 @@ export const make = (
           }),
           namespace
         ),
-      set: (namespace, key, value, expiresAt) =>
-        idempotent(
+      set: (namespace, key, value, expiresAt) => {
+        const ns = Buffer.from(namespace)
+        const k = Buffer.from(key)
+        const bytes = valueBytes(value)
+        return idempotent(
           "set",
-          Effect.asVoid(
-            execute(q.set, [Buffer.from(namespace), Buffer.from(key), valueBytes(value), kindOf(value), expiryParam(expiresAt)])
-          ),
+          Effect.asVoid(execute(q.set, [ns, k, bytes, kindOf(value), expiryParam(expiresAt)])),
           namespace,
-          key
-        ),
+          key,
+          ns.length + k.length + bytes.length + Statements.rowOverhead
+        )
+      },
       setMany: (namespace, entries) => {
         const ns = Buffer.from(namespace)
         // Rows in key order, so concurrent batches lock shared keys in the same order.
@@ -349,23 +409,27 @@ export const make = (
           expiresAt: expiryParam(entry.expiresAt)
         })).sort((a, b) => Buffer.compare(a.key, b.key))
         const bytesOf = (i: number) => ns.length + prepared[i]!.key.length + prepared[i]!.value.length + Statements.rowOverhead
+        let largest = 0
         const statements = Statements.chunk(prepared.length, bytesOf, Statements.rowsPerInsert, packetBudget).map(
           ([start, end]) => {
+            let bytes = 0
             const size = Statements.bucket(end - start)
             const params: Array<unknown> = []
             let smallest = start
             for (let i = start; i < end; i++) {
               const row = prepared[i]!
               params.push(ns, row.key, row.value, row.kind, row.expiresAt)
+              bytes += bytesOf(i)
               if (bytesOf(i) < bytesOf(smallest)) smallest = i
             }
             const pad = prepared[smallest]!
             for (let i = end - start; i < size; i++) params.push(ns, pad.key, pad.value, pad.kind, pad.expiresAt)
+            largest = Math.max(largest, bytes + (size - (end - start)) * bytesOf(smallest))
             return execute(q.setMany(size), params)
           }
         )
         const all = Effect.asVoid(Effect.all(statements, { discard: true }))
-        return idempotent("setMany", statements.length === 1 ? all : sql.withTransaction(all), namespace)
+        return idempotent("setMany", statements.length === 1 ? all : transaction(all), namespace, undefined, largest)
       },
       remove: (namespace, key) =>
         idempotent("remove", Effect.asVoid(execute(q.remove, [Buffer.from(namespace), Buffer.from(key)])), namespace, key),
@@ -419,10 +483,11 @@ export const make = (
       // SELECT ... FOR UPDATE takes the row's exclusive lock: a concurrent
       // modify of the same key waits for this transaction to end, then reads
       // the value it wrote.
-      modify: (namespace, key, f) =>
-        once(
+      modify: (namespace, key, f) => {
+        let updateBytes: number | undefined
+        return once(
           "modify",
-          sql.withTransaction(Effect.gen(function*() {
+          transaction(Effect.gen(function*() {
             const now = yield* nowMillis
             const ns = Buffer.from(namespace)
             const k = Buffer.from(key)
@@ -430,12 +495,19 @@ export const make = (
             if (current.length === 0) return undefined
             const value = yield* decode("modify", namespace, () => decodeValue(current[0]![0], current[0]![1]))
             const next = yield* f(value)
-            yield* execute(q.update, [valueBytes(next), kindOf(next), ns, k])
+            const bytes = valueBytes(next)
+            updateBytes = ns.length + k.length + bytes.length + Statements.rowOverhead
+            yield* execute(q.update, [bytes, kindOf(next), ns, k])
             return next
-          })),
+          })).pipe(
+            Effect.catch((cause) =>
+              updateBytes === undefined ? Effect.fail(cause) : checkPacket(updateBytes, "modify", namespace, key)(cause)
+            )
+          ),
           namespace,
           key
-        ),
+        )
+      },
       sweep: (sweepOptions) =>
         once(
           "sweep",
