@@ -198,13 +198,12 @@ describe("Kysely backend", () => {
       const reader = yield* KyselyBackend.make(pgDb, { table: "kysely_entries", maxValueBytes: 1000 })
       const ns = "kysely:read-limit"
       yield* writer.setMany(ns, [{ key: "big", value: new Uint8Array(2000) }, { key: "small", value: "s" }])
-      for (
-        const attempt of [
-          reader.get(ns, "big"),
-          reader.getMany(ns, ["small", "big"]),
-          reader.modify(ns, "big", (value) => Effect.succeed(value))
-        ]
-      ) {
+      const attempts: ReadonlyArray<Effect.Effect<unknown, StorageError.StorageError>> = [
+        reader.get(ns, "big"),
+        reader.getMany(ns, ["small", "big"]),
+        reader.modify(ns, "big", (value) => Effect.succeed(value))
+      ]
+      for (const attempt of attempts) {
         const error = failureOf(yield* Effect.exit(attempt)) as StorageError.StorageError
         expect(error.reason).toBe("ValueTooLarge")
         expect(error.message).toContain("2000 bytes")
