@@ -540,7 +540,7 @@ const connectError = (url: string | Redacted.Redacted<string>) => (cause: unknow
     dialect,
     operation: "connect",
     cause,
-    reason: classify(cause) === "Unknown" ? "Unavailable" : classify(cause),
+    reason: classify(cause),
     detail: `could not connect to ${Client.redact(url)}: ${describe(cause)}`
   })
 

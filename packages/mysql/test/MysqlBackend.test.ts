@@ -13,7 +13,7 @@ import * as KeyValueStore from "effect/persistence/KeyValueStore"
 import * as Persistence from "effect/persistence/Persistence"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Statements from "#internal/statements"
-import { adminLayer, dropTables, runToken, withAdmin } from "./fixtures/admin.ts"
+import { adminLayer, dropTables, runToken, urlAs, withAdmin } from "./fixtures/admin.ts"
 
 const server = await mysqlServer()
 const url = server.url
@@ -176,6 +176,25 @@ layer(adminLayer(url), { excludeTestServices: true })("MysqlBackend", (it) => {
       yield* backend.set("open", "k", "v")
       expect(yield* backend.keys("open")).toEqual(["k"])
       yield* backend.clear("open")
+    }))
+
+  it.effect("a server that cannot be reached, or refuses the password, fails the layer with a typed error", () =>
+    Effect.gen(function*() {
+      const unreachable = yield* Effect.flip(Effect.scoped(MysqlBackend.open({ url: "mysql://app:s3cret@127.0.0.1:1/test" })))
+      expect(unreachable).toBeInstanceOf(StorageError.StorageError)
+      const down = unreachable as StorageError.StorageError
+      expect(down.operation).toBe("connect")
+      expect(down.reason).toBe("Unavailable")
+      expect(down.message).toContain("mysql://app:***@127.0.0.1:1/test")
+      expect(down.message).not.toContain("s3cret")
+
+      const refused = yield* Effect.flip(
+        Effect.scoped(MysqlBackend.open({ url: urlAs(url, "ep_nobody", "wrong-password") }))
+      )
+      expect(refused).toBeInstanceOf(StorageError.StorageError)
+      expect((refused as StorageError.StorageError).retryable).toBe(false)
+      expect(refused.message).toContain("Access denied")
+      expect(refused.message).not.toContain("wrong-password")
     }))
 
   it.effect("layerKeyValueStore and layerPersistence provide Effect's services on the table", () =>

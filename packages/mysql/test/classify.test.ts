@@ -91,4 +91,17 @@ describe("classify", () => {
       "You have an error in your SQL syntax (ER_PARSE_ERROR 1064)"
     )
   })
+
+  it("reads refused credentials as Unknown, not retryable, and says what to check", () => {
+    const error = serverError(1045, "ER_ACCESS_DENIED_ERROR", "Access denied for user 'app'@'10.0.0.1' (using password: YES)")
+    expect(classify(error)).toBe("Unknown")
+    expect(describeCause(error)).toContain("check the user, password and database")
+  })
+
+  it("quotes the driver's words when there is no server error code", () => {
+    const closed = new SqlError({
+      reason: new UnknownError({ cause: new Error("Pool is closed."), message: "Failed to execute statement" })
+    })
+    expect(describeCause(closed)).toBe("Pool is closed")
+  })
 })

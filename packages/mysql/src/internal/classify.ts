@@ -120,6 +120,19 @@ export const classify = (cause: unknown): StorageError.StorageErrorReason => {
   return StorageError.reasonOfSqlError(cause)
 }
 
+// The driver's own words ("Pool is closed."), not the wrapper's generic
+// "Failed to execute statement".
+const innermostMessage = (cause: unknown): string => {
+  let message = cause instanceof Error ? cause.message : String(cause)
+  let current: unknown = cause
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const record = current as { readonly reason?: unknown; readonly cause?: unknown }
+    current = record.reason ?? record.cause
+    if (current instanceof Error && current.message !== "") message = current.message
+  }
+  return message
+}
+
 /**
  * A message a person can act on: the server's own words, and for the
  * failures with a known remedy, the remedy.
@@ -129,13 +142,17 @@ export const classify = (cause: unknown): StorageError.StorageErrorReason => {
 export const describe = (cause: unknown): string => {
   const native = nativeError(cause)
   const errno = errnoOf(cause)
-  const text = native?.sqlMessage ?? native?.message ?? (cause instanceof Error ? cause.message : String(cause))
+  const text = (native?.sqlMessage ?? native?.message ?? innermostMessage(cause)).replace(/\.$/, "")
   const label = native === undefined ? text : `${text} (${[native.code, errno].filter((p) => p !== undefined).join(" ")})`
   switch (errno) {
     case packetTooLarge:
       return `${label}: the statement is larger than the server's max_allowed_packet; raise max_allowed_packet on the server (and reconnect) to store larger values`
     case rowTooBig:
       return `${label}: raise innodb_redo_log_capacity (MySQL 8.0.30+) or innodb_log_file_size so that one value fits in 10% of the redo log`
+    case 1044:
+    case 1045:
+    case 1698:
+      return `${label}: check the user, password and database in the connection URL, and the user's grants`
     case 1146:
       return `${label}: the table does not exist; run the migrations (MysqlMigrator.migrate) before using the store`
     case 1142:
