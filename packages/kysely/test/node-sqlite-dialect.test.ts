@@ -121,6 +121,23 @@ describe("NodeSqliteDialect", () => {
       expect(streamed).toEqual([1, 3])
     }))
 
+  it("a stream left early ends its read, so another connection can checkpoint the WAL", async () => {
+    const file = join(dir, "stream.db")
+    await withDb(new Kysely<any>({ dialect: new NodeSqliteDialect({ database: file }) }), async (db) => {
+      await db.schema.createTable("t").addColumn("id", "integer").execute()
+      await db.insertInto("t").values([{ id: 1 }, { id: 2 }, { id: 3 }]).execute()
+      for await (const row of db.selectFrom("t").select("id").orderBy("id").stream()) {
+        expect(row.id).toBe(1)
+        break
+      }
+      const other = new DatabaseSync(file)
+      const [checkpoint] = other.prepare("pragma wal_checkpoint(truncate)").all() as Array<{ busy: number }>
+      other.close()
+      expect(checkpoint!.busy).toBe(0)
+      expect(await db.selectFrom("t").select("id").orderBy("id").execute()).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }])
+    })
+  })
+
   it("after destroy, the database is closed and queries fail", async () => {
     const db = new Kysely<any>({ dialect: new NodeSqliteDialect({ database: join(dir, "closed.db") }) })
     await sql`select 1`.execute(db)

@@ -136,10 +136,15 @@ export class NodeSqliteConnection implements DatabaseConnection {
 
   async *streamQuery<R>(compiled: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
     const iterator = this.#prepare(compiled.sql).iterate(...bindable(compiled.parameters))
-    while (true) {
-      const next = iterator.next()
-      if (next.done) return
-      yield { rows: [next.value as R] }
+    try {
+      while (true) {
+        const next = iterator.next()
+        if (next.done) return
+        yield { rows: [next.value as R] }
+      }
+    } finally {
+      // A stream left early resets its (cached) statement for the next query.
+      iterator.return?.()
     }
   }
 
