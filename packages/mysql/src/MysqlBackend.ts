@@ -109,9 +109,15 @@ export const maxKeyBytes = 1536
 export const packetOverhead = 2 * maxKeyBytes + 1024
 
 /**
- * Largest value accepted on a server with the given `max_allowed_packet`:
- * a value travels in one packet of the protocol, both when it is written and
+ * Largest value a server with the given `max_allowed_packet` can take: a
+ * value travels in one packet of the protocol, both when it is written and
  * when it is read.
+ *
+ * **Details**
+ *
+ * This is the backend's limit on MariaDB. MySQL also refuses BLOB data over
+ * 10% of its InnoDB redo log (`innodb_redo_log_capacity`), so there the limit
+ * is the lower of the two; `capabilities.maxValueBytes` holds the one in force.
  *
  * @category constructors
  * @since 0.1.0
@@ -179,7 +185,8 @@ const byteString = (bytes: Uint8Array): string => asBuffer(bytes).toString("lati
  * Checks the schema version first (or migrates, with `autoMigrate`), and
  * does no DDL otherwise, so a role with only SELECT, INSERT, UPDATE and
  * DELETE on the entries table (and SELECT on `effect_persist_migrations`)
- * can run it. Reads `max_allowed_packet` once to size the value limit.
+ * can run it. Reads `max_allowed_packet` (and, on MySQL, the redo log's
+ * size) once to set the value limit.
  * Every statement's text is fixed per table and batch size, so mysql2
  * prepares it once per connection.
  *
@@ -199,19 +206,27 @@ export const make = (
     }
     yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(options?.url, table) })
 
-    const [[packetSetting]] = yield* Effect.mapError(
-      sql.unsafe("SELECT @@max_allowed_packet").values,
-      (cause) =>
-        StorageError.fromDatabase({
-          dialect,
-          operation: "connect",
-          cause,
-          reason: classify(cause),
-          detail: `could not read max_allowed_packet: ${describe(cause)}`
-        })
+    const readError = (cause: unknown) =>
+      StorageError.fromDatabase({
+        dialect,
+        operation: "connect",
+        cause,
+        reason: classify(cause),
+        detail: `could not read the server's limits: ${describe(cause)}`
+      })
+    const [[packetSetting, version]] = yield* Effect.mapError(
+      sql.unsafe("SELECT @@max_allowed_packet, VERSION()").values,
+      readError
     )
     const maxAllowedPacket = Number(packetSetting)
-    const valueLimit = maxValueBytes(maxAllowedPacket)
+    // MySQL (not MariaDB) refuses BLOB data over 10% of the redo log.
+    const redoLog = String(version).includes("MariaDB") ? undefined : yield* Effect.mapError(redoLogBytes(sql), readError)
+    const packetLimit = maxValueBytes(maxAllowedPacket)
+    const redoLimit = redoLog === undefined ? Number.POSITIVE_INFINITY : Math.floor(redoLog / 10)
+    const valueLimit = Math.min(packetLimit, redoLimit)
+    const limitNote = redoLimit < packetLimit
+      ? `The limit is 10% of the server's InnoDB redo log (innodb_redo_log_capacity, ${redoLog} bytes), which MySQL applies to BLOB data: raise innodb_redo_log_capacity (and max_allowed_packet, ${maxAllowedPacket} bytes, if needed) to store larger values.`
+      : `The limit is the server's max_allowed_packet (${maxAllowedPacket} bytes) less ${packetOverhead} bytes for the key and the statement: raise max_allowed_packet on the server to store larger values.`
     const packetBudget = maxAllowedPacket - 1024
 
     const q = Statements.make(table)
@@ -326,15 +341,14 @@ export const make = (
     // Names the server setting in the limit error `make` raises before a
     // value reaches the server.
     const nameLimit = (error: StorageError.StorageError): StorageError.StorageError =>
-      error.reason === "ValueTooLarge" && !error.message.includes("max_allowed_packet")
+      error.reason === "ValueTooLarge" && error.cause === undefined
         ? new StorageError.StorageError({
           operation: error.operation,
           reason: error.reason,
           namespace: error.namespace,
           key: error.key,
           cause: error.cause,
-          message:
-            `${error.message} The limit is the server's max_allowed_packet (${maxAllowedPacket} bytes) less ${packetOverhead} bytes for the key and the statement: raise max_allowed_packet on the server to store larger values.`
+          message: `${error.message} ${limitNote}`
         })
         : error
 
@@ -534,6 +548,18 @@ export const make = (
       modify: (namespace, key, f) => Effect.mapError(backend.modify(namespace, key, f), nameLimit)
     } satisfies StorageBackend.StorageBackend
   })
+
+// The redo log's size: `innodb_redo_log_capacity` from MySQL 8.0.30, the
+// log files before; undefined when the server has neither.
+const redoLogBytes = (sql: SqlClient.SqlClient): Effect.Effect<number | undefined, unknown> => {
+  const read = (expression: string) =>
+    Effect.map(sql.unsafe(`SELECT ${expression}`).values, ([[bytes]]) => Number(bytes))
+  const unknownVariable = (cause: unknown) => errnoOf(cause) === 1193
+  return read("@@innodb_redo_log_capacity").pipe(
+    Effect.catchIf(unknownVariable, () => read("@@innodb_log_file_size * @@innodb_log_files_in_group")),
+    Effect.catchIf(unknownVariable, () => Effect.succeed(undefined))
+  )
+}
 
 const connectError = (url: string | Redacted.Redacted<string>) => (cause: unknown): StorageError.StorageError =>
   StorageError.fromDatabase({

@@ -3,10 +3,10 @@
 import { suite } from "@effect-persist/conformance"
 import { mysqlServer } from "@effect-persist/test-servers"
 import { MysqlBackend } from "@effect-persist/mysql"
-import { maxAllowedPacket } from "./fixtures/admin.ts"
+import { valueLimit } from "./fixtures/admin.ts"
 
 const server = await mysqlServer()
-const largeValueBytes = MysqlBackend.maxValueBytes(await maxAllowedPacket(server.url))
+const largeValueBytes = await valueLimit(server.url)
 
 suite("mysql", MysqlBackend.layer({ url: server.url, autoMigrate: true }), { largeValueBytes })
 suite(
