@@ -138,6 +138,9 @@ const compareBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a,
 
 const latin1 = (bytes: Uint8Array): string => buffer(bytes).toString("latin1")
 
+/** A key as messages show it: quoted, and cut at 40 characters. */
+const shown = (key: string): string => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)
+
 class CorruptRow extends Error {}
 
 /** A stored value over the PostgreSQL store's `maxValueBytes`, which the store does not read. */
@@ -274,9 +277,7 @@ export const make = (
         return new StorageError.StorageError({
           operation,
           reason: "ValueTooLarge",
-          message: `${dialect} ${operation} failed${
-            key === undefined ? "" : ` for key ${JSON.stringify(key)}`
-          }: ${cause.message}.`,
+          message: `${dialect} ${operation} failed${key === undefined ? "" : ` for key ${shown(key)}`}: ${cause.message}.`,
           namespace,
           key,
           cause
@@ -287,7 +288,7 @@ export const make = (
           operation,
           reason: "Corrupt",
           message: `${dialect} ${operation} failed${
-            key === undefined ? "" : ` for key ${JSON.stringify(key)}`
+            key === undefined ? "" : ` for key ${shown(key)}`
           }: ${cause.message}; remove the entry or clear the store.`,
           namespace,
           key,
@@ -509,15 +510,15 @@ export const make = (
         Effect.suspend(() => {
           let called = false
           const ns = keyBytes(namespace)
-          const k_ = keyBytes(key)
+          const keyParam = keyBytes(key)
           return transaction(k, spec.begin, (on) =>
             Effect.gen(function*() {
-              const current = yield* rows(on, spec.lockRow ? q.getForUpdate : q.get, [ns, k_, yield* now])
+              const current = yield* rows(on, spec.lockRow ? q.getForUpdate : q.get, [ns, keyParam, yield* now])
               if (current.length === 0) return undefined
               const value = yield* decoded(() => decodeValue(current[0].value, current[0].kind, current[0].size, maxValueBytes))
               called = true
               const next = yield* f(value)
-              yield* execute(on, Statements.bind(q.update, [encodeValue(next), kindOf(next), ns, k_]))
+              yield* execute(on, Statements.bind(q.update, [encodeValue(next), kindOf(next), ns, keyParam]))
               return next
             })).pipe(
               // Retrying is safe only while nothing of the user's function ran.

@@ -87,7 +87,6 @@ const padded = (migration: Pick<Migrator.Migration, "version" | "name">) =>
 const makeDriver = (root: Kysely<any>, spec: Spec, options?: DriverOptions): Migrator.MigrationDriver => {
   const db = root.withoutPlugins()
   const tracking = Migrator.trackingTable
-  const label = spec.label
 
   const failed = (message: string, version?: number) => (failure: DatabaseFailure) => {
     const cause = failure.cause
