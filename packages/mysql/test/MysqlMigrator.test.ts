@@ -218,7 +218,8 @@ layer(adminLayer(url), { excludeTestServices: true })("MysqlMigrator", (it) => {
       const child = run("migrate.ts", [url, table, "audit"])
       const serverThread = yield* waitUntil(Effect.map(
         sql.unsafe(
-          "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'ALTER TABLE%audit_id%' AND STATE LIKE '%metadata lock%'"
+          "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND STATE LIKE '%metadata lock%'",
+          [`ALTER TABLE \`${table}\` ADD COLUMN%`]
         ).values,
         (rows) => rows.length === 1 ? Number(rows[0]![0]) : undefined
       ))
