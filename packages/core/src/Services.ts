@@ -13,6 +13,7 @@ import * as Base64 from "effect/encoding/Base64"
 import * as Layer from "effect/Layer"
 import * as KeyValueStore from "effect/persistence/KeyValueStore"
 import * as Persistence from "effect/persistence/Persistence"
+import { inexactJson } from "./internal/json.ts"
 import * as KeyCodec from "./KeyCodec.ts"
 import * as StorageBackend from "./StorageBackend.ts"
 import { StorageError } from "./StorageError.ts"
@@ -127,6 +128,14 @@ export const makeKeyValueStore = (
 const toPersistenceError = (error: StorageError) =>
   new Persistence.PersistenceError({ message: error.message, cause: error })
 
+// Keys reach the messages unvalidated (the value is checked first), and
+// callers who ignore the types pass anything: JSON.stringify would throw on a
+// BigInt and turn the refusal into a defect.
+const showKey = (key: unknown): string => {
+  if (typeof key !== "string") return `of type ${typeof key}`
+  return JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)
+}
+
 const encodeJson = (
   operation: string,
   namespace: string,
@@ -135,16 +144,17 @@ const encodeJson = (
 ): Effect.Effect<string, Persistence.PersistenceError> =>
   Effect.try({
     try: () => {
-      const json = JSON.stringify(value)
-      if (typeof json !== "string") throw new TypeError(`JSON.stringify returned ${typeof json}`)
-      return json
+      // Checked before encoding: JSON.stringify silently changes what it cannot represent.
+      const problem = inexactJson(value)
+      if (problem !== undefined) throw new TypeError(problem)
+      return JSON.stringify(value)
     },
     catch: (cause) =>
       toPersistenceError(
         new StorageError({
           operation,
           reason: "InvalidValue",
-          message: `The value for key ${JSON.stringify(key)} cannot be encoded as JSON (${
+          message: `The value for key ${showKey(key)} cannot be stored as JSON exactly (${
             cause instanceof Error ? cause.message : String(cause)
           }); nothing was stored.`,
           namespace,
@@ -172,7 +182,7 @@ const decodeJson = (
         new StorageError({
           operation,
           reason: "Corrupt",
-          message: `The stored entry for key ${JSON.stringify(key)} is not a persisted JSON object (${
+          message: `The stored entry for key ${showKey(key)} is not a persisted JSON object (${
             cause instanceof Error ? cause.message : String(cause)
           }); remove it or clear the store.`,
           namespace,
@@ -190,7 +200,14 @@ const expiresAtOf = (now: number, ttl: Duration.Duration | undefined): number | 
  *
  * **Details**
  *
- * Values are stored as JSON text; a time-to-live becomes an expiry instant
+ * Values are stored as JSON text, and only values JSON encodes exactly are
+ * accepted: an object or array of strings, finite numbers, booleans, `null`,
+ * plain objects and dense arrays. Anything JSON would silently change (an
+ * `undefined` field or element, `NaN`, a `Date`, a `Map`, a class instance,
+ * a `toJSON` method, a BigInt, a cycle) fails with a `PersistenceError`
+ * whose cause is an `InvalidValue` `StorageError` naming where in the value
+ * the problem is, and nothing is stored. Negative zero reads back as 0.
+ * A time-to-live becomes an expiry instant
  * measured with Effect's `Clock`, so `TestClock` drives expiry in tests.
  * `getMany` is one backend call, and `setMany` one batch.
  *
