@@ -151,22 +151,28 @@ const identifier = /^[A-Za-z_][A-Za-z0-9_]*$/
  */
 export const maxTableNameLength = 48
 
+// SQLite refuses to create tables whose names start with "sqlite_"; a name
+// one dialect refuses would pass the check and then fail when migrating.
+const reservedPrefix = "sqlite_"
+
 /**
  * Checks that a table name is a plain identifier every dialect accepts
- * unchanged: letters, digits and `_`, not starting with a digit, at most
- * `maxTableNameLength` characters.
+ * unchanged: letters, digits and `_`, not starting with a digit or with
+ * `sqlite_` (reserved by SQLite), at most `maxTableNameLength` characters.
  *
  * @category constructors
  * @since 0.1.0
  */
 export const validateTableName = (table: string): Effect.Effect<string, ConfigurationError> =>
   typeof table === "string" && identifier.test(table) && table.length <= maxTableNameLength &&
-    table.toLowerCase() !== trackingTable
+    table.toLowerCase() !== trackingTable && !table.toLowerCase().startsWith(reservedPrefix)
     ? Effect.succeed(table)
     : Effect.fail(
       new ConfigurationError({
         option: "table",
-        message: `Table name ${JSON.stringify(table)} is not usable: use letters, digits and _ (not starting with a digit), at most ${maxTableNameLength} characters, and not ${trackingTable}.`
+        message: `Table name ${
+          typeof table === "string" ? JSON.stringify(table) : `of type ${typeof table}`
+        } is not usable: use letters, digits and _ (not starting with a digit or with ${reservedPrefix}), at most ${maxTableNameLength} characters, and not ${trackingTable}.`
       })
     )
 

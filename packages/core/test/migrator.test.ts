@@ -63,4 +63,22 @@ INSERT INTO t VALUES ('x;y', "q;r");
       const error = yield* Effect.flip(Migrator.validateTableName("a-b"))
       expect(error).toBeInstanceOf(StorageError.ConfigurationError)
     }))
+
+  // Found by the reliability suite: "sqlite_entries" passed the check, then
+  // SQLite refused to create it ("object name reserved for internal use").
+  it.effect("refuses names SQLite reserves (sqlite_...), in any case, before anything is migrated", () =>
+    Effect.gen(function*() {
+      for (const reserved of ["sqlite_entries", "SQLITE_X", "Sqlite_"]) {
+        const error = yield* Effect.flip(Migrator.validateTableName(reserved))
+        expect(error.message, reserved).toContain("sqlite_")
+      }
+      expect(yield* Migrator.validateTableName("my_sqlite_cache")).toBe("my_sqlite_cache")
+    }))
+
+  it.effect("refuses a table name that is not a string with a typed error, not a defect", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Migrator.validateTableName(1n as unknown as string))
+      expect(error).toBeInstanceOf(StorageError.ConfigurationError)
+      expect(error.message).toContain("of type bigint")
+    }))
 })
