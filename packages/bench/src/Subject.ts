@@ -67,6 +67,7 @@ const unsupported = (subject: string, operation: Operation) =>
 /**
  * Times a promise-returning operation. Each caller awaits its previous call
  * before starting the next; the clock stops when the last caller finishes.
+ * At least one call completes, however late the first one starts.
  *
  * @category constructors
  * @since 0.0.0
@@ -81,8 +82,10 @@ export const timePromises = async (
   let done = 0
   const start = performance.now()
   const deadline = start + seconds * 1000
+  // Until the first call completes the deadline does not count: on a busy
+  // machine a short measurement could otherwise end before it began.
   const caller = async () => {
-    while (next < limit && performance.now() < deadline) {
+    while (next < limit && (done === 0 || performance.now() < deadline)) {
       await operation(next++)
       done++
     }
@@ -111,7 +114,7 @@ export const timeEffects = <R>(
     const start = performance.now()
     const deadline = start + seconds * 1000
     const caller = Effect.whileLoop({
-      while: () => next < limit && performance.now() < deadline,
+      while: () => next < limit && (done === 0 || performance.now() < deadline),
       body: () => operation(next++),
       step: () => {
         done++
