@@ -136,7 +136,7 @@ const ownBytes = (bytes: Uint8Array): Uint8Array =>
 
 const compareBytes = (a: Uint8Array, b: Uint8Array): number => Buffer.compare(a, b)
 
-const latin1 = (bytes: Uint8Array): string => buffer(bytes).toString("latin1")
+const latin1 = (bytes: Uint8Array): string => (Buffer.isBuffer(bytes) ? bytes : buffer(bytes)).toString("latin1")
 
 /** A key as messages show it: quoted, and cut at 40 characters. */
 const shown = (key: string): string => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)
@@ -392,10 +392,12 @@ export const make = (
             )
             for (const [start, end] of runs) {
               const result = yield* rows(k, q.getMany(end - start), [ns, at, ...unique.slice(start, end)])
-              for (const row of result) {
-                const value = yield* decoded(() => decodeValue(row.value, row.kind, row.size, maxValueBytes))
-                for (const i of positions.get(latin1(row.key)) ?? []) out[i] = value
-              }
+              yield* decoded(() => {
+                for (const row of result) {
+                  const value = decodeValue(row.value, row.kind, row.size, maxValueBytes)
+                  for (const i of positions.get(latin1(row.key)) ?? []) out[i] = value
+                }
+              })
             }
             return out
           }),
