@@ -14,7 +14,7 @@ import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
-import { classify } from "./internal/classify.ts"
+import { classify, detail } from "./internal/classify.ts"
 import * as Client from "./internal/client.ts"
 import * as Statements from "./internal/statements.ts"
 import * as SqliteMigrator from "./SqliteMigrator.ts"
@@ -132,7 +132,15 @@ export const make = (
       Effect.mapError(effect, (cause) =>
         cause instanceof StorageError.StorageError
           ? cause
-          : StorageError.fromDatabase({ dialect, operation, cause, reason: classify(cause), namespace, key }))
+          : StorageError.fromDatabase({
+            dialect,
+            operation,
+            cause,
+            reason: classify(cause),
+            detail: detail(cause),
+            namespace,
+            key
+          }))
 
     const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
     const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value =>
@@ -337,9 +345,12 @@ export const layer = (
   StorageBackend.StorageBackend,
   StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
 > =>
-  Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(
-    Layer.provide(layerClient(options))
-  )
+  // The table name is checked before the file is opened: an unusable name
+  // must not create the file or switch its journal mode.
+  Layer.unwrap(Effect.as(
+    Migrator.validateTableName(options.table ?? Migrator.defaultTable),
+    Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(Layer.provide(layerClient(options)))
+  ))
 
 /**
  * Provides Effect's `KeyValueStore` on a SQLite file.
@@ -394,6 +405,7 @@ export const open = (
   Scope.Scope
 > =>
   Effect.gen(function*() {
+    yield* Migrator.validateTableName(options.table ?? Migrator.defaultTable)
     const client = yield* Layer.build(layerClient(options))
     return yield* Effect.provideContext(make(options), client)
   })

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlError from "effect/sql/SqlError"
+import { detail } from "./internal/classify.ts"
 import * as Client from "./internal/client.ts"
 import { files } from "./internal/migrations.ts"
 import { quoteIdentifier } from "./internal/statements.ts"
@@ -27,7 +28,7 @@ const failed = (message: string, version?: number) => (cause: unknown) =>
   new StorageError.MigrationError({
     reason: "Failed",
     version,
-    message: `${message}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    message: `${message}: ${detail(cause) ?? String(cause)}`,
     cause
   })
 
@@ -56,7 +57,7 @@ export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
           cause instanceof SqlError.SqlError
             ? new StorageError.MigrationError({
               reason: "Lock",
-              message: `Could not take SQLite's write lock for migrating: ${cause.message}`,
+              message: `Could not take SQLite's write lock for migrating: ${detail(cause) ?? cause.message}`,
               cause
             })
             : cause

@@ -36,3 +36,24 @@ const nativeCode = (cause: unknown): number | undefined => {
   }
   return undefined
 }
+
+/**
+ * SQLite's own message for a failure ("database is locked", "no such table:
+ * x"), found under the client's generic "Failed to execute statement", with
+ * the extended result code when there is one.
+ *
+ * @internal
+ */
+export const detail = (cause: unknown): string | undefined => {
+  let current: unknown = cause
+  let message: string | undefined
+  let code: number | undefined
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const record = current as { message?: unknown; errcode?: unknown; errno?: unknown; cause?: unknown; reason?: unknown }
+    if (typeof record.message === "string" && record.message !== "") message = record.message
+    if (code === undefined && typeof record.errcode === "number") code = record.errcode
+    current = record.reason ?? record.cause
+  }
+  if (message === undefined) return undefined
+  return code === undefined ? message : `${message} (SQLite code ${code})`
+}

@@ -1,0 +1,64 @@
+// Failures name SQLite's own words, and an unusable table name is refused
+// before the file is touched. Found by the reliability suite: SQLite's
+// answer ("database is locked", "no such table: ...") was hidden behind the
+// client's generic "Failed to execute statement", and a refused table name
+// had already created the file and switched it to WAL.
+import { Migrator } from "@effect-persist/core"
+import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import { existsSync, mkdtempSync } from "node:fs"
+import { DatabaseSync } from "node:sqlite"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+const freshFile = () => join(mkdtempSync(join(tmpdir(), "effect-persist-sqlite-")), "store.db")
+
+describe("SQLite failures", () => {
+  it.effect("an unusable table name is a ConfigurationError, and the file is not created", () =>
+    Effect.gen(function*() {
+      const filename = freshFile()
+      const fromOpen = yield* Effect.flip(Effect.scoped(SqliteBackend.open({ filename, table: "a-b", autoMigrate: true })))
+      expect(fromOpen._tag).toBe("ConfigurationError")
+      const fromLayer = yield* Effect.flip(
+        Effect.scoped(Layer.build(SqliteBackend.layer({ filename, table: "x; DROP TABLE y", autoMigrate: true })))
+      )
+      expect(fromLayer._tag).toBe("ConfigurationError")
+      expect(existsSync(filename)).toBe(false)
+    }))
+
+  it.effect("a write refused because another connection holds the lock is a retryable Conflict that says so", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const filename = freshFile()
+      yield* SqliteMigrator.migrateFile(filename)
+      const backend = yield* SqliteBackend.open({ filename, busyTimeout: "50 millis" })
+      const other = new DatabaseSync(filename)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("BEGIN EXCLUSIVE")
+      const error = yield* Effect.flip(backend.set("ns", "k", "v"))
+      other.exec("COMMIT")
+      expect(error.reason).toBe("Conflict")
+      expect(error.retryable).toBe(true)
+      expect(error.message).toContain("database is locked")
+      yield* backend.set("ns", "k", "v")
+    })))
+
+  it.effect("a failing migration's error names SQLite's own message", () =>
+    Effect.gen(function*() {
+      const broken: Migrator.Migration = {
+        version: 1,
+        name: "broken",
+        sql: "INSERT INTO no_such_table VALUES (1);",
+        checksum: "broken"
+      }
+      const error = yield* Effect.flip(
+        SqlClient.SqlClient.use((sql) => Migrator.migrate(SqliteMigrator.driver(sql), [broken])).pipe(
+          Effect.provide(SqliteBackend.layerClient({ filename: freshFile() }))
+        )
+      )
+      expect(error._tag).toBe("MigrationError")
+      expect(error.message).toContain("0001_broken")
+      expect(error.message).toContain("no such table: no_such_table")
+    }))
+})
