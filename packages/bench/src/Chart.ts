@@ -42,7 +42,9 @@ export const render = (results: ReadonlyArray<Result>): string => {
   const groups = (["kv", "persistence"] as const).flatMap((store) =>
     operationsOf[store].flatMap((operation) => (["seq", "conc32"] as const).map((mode) => ({ store, operation, mode })))
   )
-  const width = left + groups.length * groupWidth + 20
+  // Room on the right for the last groups' slanted labels.
+  const width = left + groups.length * groupWidth + 90
+  const plotRight = left + groups.length * groupWidth
   const legendHeight = 30
   const height = legendHeight + databases.length * panelHeight
   const parts: Array<string> = [
@@ -80,7 +82,7 @@ export const render = (results: ReadonlyArray<Result>): string => {
     )
     for (let tick = 0; tick <= yMax + 1e-9; tick += 0.5) {
       parts.push(
-        `<line x1="${left}" x2="${width - 20}" y1="${y(tick)}" y2="${y(tick)}" stroke="#e5e7eb"/>`,
+        `<line x1="${left}" x2="${plotRight}" y1="${y(tick)}" y2="${y(tick)}" stroke="#e5e7eb"/>`,
         `<text x="${left - 6}" y="${y(tick) + 3}" text-anchor="end">${tick.toFixed(1)}×</text>`
       )
     }
@@ -97,8 +99,11 @@ export const render = (results: ReadonlyArray<Result>): string => {
           }"><title>${escape(`${contenderTitles[contender]}, ${group.store} ${group.operation} ${group.mode}: ${ratio.toFixed(2)}×`)}</title></rect>`
         )
         if (ratio > yMax) {
+          // A clipped bar carries its value, written down the bar itself.
           parts.push(
-            `<text x="${x + bar / 2}" y="${yTop - 3}" text-anchor="middle" font-size="8">${ratio.toFixed(1)}</text>`
+            `<text transform="translate(${x + 0.5},${yTop + 3}) rotate(90)" font-size="7" fill="#ffffff">${
+              ratio.toFixed(1)
+            }×</text>`
           )
         }
       })
@@ -111,8 +116,8 @@ export const render = (results: ReadonlyArray<Result>): string => {
       )
     })
     parts.push(
-      `<line x1="${left}" x2="${width - 20}" y1="${y(1)}" y2="${y(1)}" stroke="#111827" stroke-dasharray="4 3"/>`,
-      `<line x1="${left}" x2="${width - 20}" y1="${y(0)}" y2="${y(0)}" stroke="#111827"/>`
+      `<line x1="${left}" x2="${plotRight}" y1="${y(1)}" y2="${y(1)}" stroke="#111827" stroke-dasharray="4 3"/>`,
+      `<line x1="${left}" x2="${plotRight}" y1="${y(0)}" y2="${y(0)}" stroke="#111827"/>`
     )
   })
   parts.push("</svg>")

@@ -10,6 +10,7 @@
  * npm run bench -- --docs-file <file>    the same, into another markdown file (the chart beside it)
  * npm run bench -- --databases sqlite    only some databases (sqlite, pg, mariadb)
  * npm run bench -- --no-scale            without the scale and sweep run
+ * npm run bench -- --from out.json --docs  no run: writes the report of an earlier --json
  * ```
  *
  * Servers: `EFFECT_PERSIST_PG_URL` and `EFFECT_PERSIST_MYSQL_URL`, else the
@@ -18,17 +19,17 @@
  *
  * @since 0.0.0
  */
-import { mkdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import * as Docs from "./Docs.ts"
 import * as Markdown from "./Markdown.ts"
-import type { Database } from "./Model.ts"
+import type { Database, Report } from "./Model.ts"
 import { databases } from "./Model.ts"
 import * as Run from "./Run.ts"
 
 const usage =
-  `usage: npm run bench -- [--quick] [--json <file>] [--docs | --docs-file <file>] [--databases sqlite,pg,mariadb] [--no-scale]`
+  `usage: npm run bench -- [--quick] [--json <file>] [--docs | --docs-file <file>] [--databases sqlite,pg,mariadb] [--no-scale] [--from <json>]`
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +39,7 @@ const { values } = parseArgs({
     "docs-file": { type: "string" },
     databases: { type: "string" },
     "no-scale": { type: "boolean", default: false },
+    from: { type: "string" },
     help: { type: "boolean", short: "h", default: false }
   },
   allowPositionals: false
@@ -60,12 +62,13 @@ if (unknown.length > 0) {
 const cwd = process.env.INIT_CWD ?? process.cwd()
 const root = resolve(import.meta.dirname, "..", "..", "..")
 
-const settings = Run.settings({
-  quick: values.quick,
-  databases: chosen as ReadonlyArray<Database>,
-  scale: !values["no-scale"]
-})
-const { failures, report } = await Run.run(settings, (line) => console.error(line))
+const { failures, report }: { readonly failures: ReadonlyArray<string>; readonly report: Report } =
+  values.from === undefined
+    ? await Run.run(
+      Run.settings({ quick: values.quick, databases: chosen as ReadonlyArray<Database>, scale: !values["no-scale"] }),
+      (line) => console.error(line)
+    )
+    : { failures: [], report: JSON.parse(readFileSync(resolve(cwd, values.from), "utf8")) as Report }
 
 if (values.json !== undefined) {
   const path = resolve(cwd, values.json)
