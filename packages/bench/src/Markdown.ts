@@ -143,7 +143,7 @@ const environmentSection = (report: Report): string => {
   const servers = Object.entries(e.servers).map(([db, version]) => `${databaseTitles[db as Database]}: ${version}`)
   const packages = Object.entries(e.packages).map(([name, version]) => `${name} ${version}`).join(", ")
   return [
-    `- **Run**: ${e.date}, ${e.quick ? "quick run (`--quick`: shorter cells, smaller scale run)" : "full run"}, ${
+    `- **Run**: ${e.date}, commit ${e.commit ?? "unknown"}, ${e.quick ? "quick run (`--quick`: shorter cells, smaller scale run)" : "full run"}, ${
       e.durationSeconds.toFixed(0)
     } s in all`,
     `- **Machine**: ${e.cpus}, ${e.cores} cores, ${e.memoryGiB} GiB, ${e.platform}, Node ${e.node}`,

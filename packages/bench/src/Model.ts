@@ -190,6 +190,8 @@ export interface SweepResult {
  */
 export interface Environment {
   readonly date: string
+  /** The commit measured, with `+changes` when packages/ had uncommitted changes. */
+  readonly commit: string
   readonly quick: boolean
   readonly node: string
   readonly platform: string

@@ -6,6 +6,7 @@
  *
  * @since 0.0.0
  */
+import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { cpus, freemem, loadavg, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
@@ -121,6 +122,17 @@ export const standingNotes: ReadonlyArray<string> = [
   "`get` of our backends goes through core's request coalescing: gets issued in the same tick become one `getMany` round trip."
 ]
 
+const commitOf = (): string => {
+  try {
+    const git = (...args: Array<string>) =>
+      execFileSync("git", args, { cwd: import.meta.dirname, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+    const head = git("rev-parse", "--short", "HEAD")
+    return git("status", "--porcelain", "--", "../..") === "" ? head : `${head}+changes`
+  } catch {
+    return "unknown"
+  }
+}
+
 const environment = (options: {
   readonly settings: Settings
   readonly started: number
@@ -131,6 +143,7 @@ const environment = (options: {
   const { settings: s } = options
   return {
     date: new Date(options.started).toISOString(),
+    commit: commitOf(),
     quick: s.quick,
     node: process.version,
     platform: `${process.platform} ${process.arch}`,
