@@ -7,13 +7,14 @@
 import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Clock from "effect/Clock"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
+import { waitForLock } from "./internal/busy.ts"
 import { classify, detail } from "./internal/classify.ts"
 import * as Client from "./internal/client.ts"
 import * as Statements from "./internal/statements.ts"
@@ -38,6 +39,16 @@ export interface Options {
    * @default false
    */
   readonly autoMigrate?: boolean | undefined
+  /**
+   * How long an operation waits for another connection's write lock before
+   * failing with a retryable `Conflict` error. The wait does not hold the
+   * thread: the operation is tried again after short sleeps, so the rest of
+   * the program (other fibers, timers, reads) runs meanwhile. On a client you
+   * pass in, this adds to that client's own `busy_timeout`, during which
+   * SQLite waits on the thread.
+   * @default "5 seconds"
+   */
+  readonly busyTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -49,12 +60,6 @@ export interface Options {
 export interface FileOptions extends Options {
   /** Path of the database file, or `":memory:"` for a private in-memory database. */
   readonly filename: string
-  /**
-   * How long a statement waits for another process's write lock before failing
-   * with a retryable `Conflict` error.
-   * @default "5 seconds"
-   */
-  readonly busyTimeout?: Duration.Input | undefined
   /**
    * Write-ahead logging lets readers run while another process writes.
    * @default "wal"
@@ -116,6 +121,7 @@ export const make = (
     const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
     const migrations = yield* SqliteMigrator.migrations
+    const busyMillis = Duration.toMillis(Duration.fromInputUnsafe(options?.busyTimeout ?? "5 seconds"))
     const migrationDriver = SqliteMigrator.driver(sql)
     if (options?.autoMigrate) {
       yield* Migrator.migrate(migrationDriver, migrations, { table })
@@ -127,9 +133,10 @@ export const make = (
       operation: string,
       effect: Effect.Effect<A, unknown>,
       namespace?: string,
-      key?: string
+      key?: string,
+      mayRetry?: () => boolean
     ): Effect.Effect<A, StorageError.StorageError> =>
-      Effect.mapError(effect, (cause) =>
+      Effect.mapError(waitForLock(effect, busyMillis, mayRetry), (cause) =>
         cause instanceof StorageError.StorageError
           ? cause
           : StorageError.fromDatabase({
@@ -269,42 +276,48 @@ export const make = (
         ),
       // BEGIN IMMEDIATE takes the write lock before reading, so no other
       // connection or process can change the row between read and write.
+      // Waiting for the lock retries BEGIN IMMEDIATE, which runs before the
+      // caller's function: once that has run, a failure goes to the caller.
       modify: (namespace, key, f) =>
-        run(
-          "modify",
-          inTransaction(Effect.gen(function*() {
-            const now = yield* Clock.currentTimeMillis
-            const ns = KeyCodec.encode(namespace)
-            const k = KeyCodec.encode(key)
-            const current = yield* rows(q.get, [ns, k, now])
-            if (current.length === 0) return undefined
-            const next = yield* f(decodeValue(current[0]![0], current[0]![1]))
-            const [value, kind] = encodeValue(next)
-            yield* sql.unsafe(q.update, [value, kind, ns, k]).raw
-            return next
-          })),
-          namespace,
-          key
-        ),
+        Effect.suspend(() => {
+          let called = false
+          return run(
+            "modify",
+            inTransaction(Effect.gen(function*() {
+              const now = yield* Clock.currentTimeMillis
+              const ns = KeyCodec.encode(namespace)
+              const k = KeyCodec.encode(key)
+              const current = yield* rows(q.get, [ns, k, now])
+              if (current.length === 0) return undefined
+              called = true
+              const next = yield* f(decodeValue(current[0]![0], current[0]![1]))
+              const [value, kind] = encodeValue(next)
+              yield* sql.unsafe(q.update, [value, kind, ns, k]).raw
+              return next
+            })),
+            namespace,
+            key,
+            () => !called
+          )
+        }),
       sweep: (sweepOptions) =>
-        run(
-          "sweep",
-          Effect.gen(function*() {
-            const batchSize = sweepOptions?.batchSize ?? 1000
-            const now = yield* Clock.currentTimeMillis
-            let deleted = 0
-            while (true) {
-              const batch = (yield* rows(q.sweep, [now, batchSize])).length
-              deleted += batch
-              sweepOptions?.onProgress?.(deleted)
-              if (batch < batchSize) return deleted
-              // A statement holds the thread while it runs; without a yield
-              // the fiber would go on to the next batch and keep every other
-              // fiber waiting until the whole sweep is done.
-              yield* Effect.yieldNow
-            }
-          })
-        )
+        Effect.gen(function*() {
+          const batchSize = sweepOptions?.batchSize ?? 1000
+          const now = yield* Clock.currentTimeMillis
+          let deleted = 0
+          while (true) {
+            // Each batch waits for the lock on its own: running the whole
+            // sweep again would miscount the rows already deleted.
+            const batch = (yield* run("sweep", rows(q.sweep, [now, batchSize]))).length
+            deleted += batch
+            sweepOptions?.onProgress?.(deleted)
+            if (batch < batchSize) return deleted
+            // A statement holds the thread while it runs; without a yield
+            // the fiber would go on to the next batch and keep every other
+            // fiber waiting until the whole sweep is done.
+            yield* Effect.yieldNow
+          }
+        })
     })
   })
 
@@ -349,7 +362,9 @@ export const layer = (
   // must not create the file or switch its journal mode.
   Layer.unwrap(Effect.as(
     Migrator.validateTableName(options.table ?? Migrator.defaultTable),
-    Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(Layer.provide(layerClient(options)))
+    Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(
+      Layer.provide(Client.layer({ ...options, waitOnThread: false }))
+    )
   ))
 
 /**
@@ -406,6 +421,6 @@ export const open = (
 > =>
   Effect.gen(function*() {
     yield* Migrator.validateTableName(options.table ?? Migrator.defaultTable)
-    const client = yield* Layer.build(layerClient(options))
+    const client = yield* Layer.build(Client.layer({ ...options, waitOnThread: false }))
     return yield* Effect.provideContext(make(options), client)
   })

@@ -6,10 +6,12 @@
  * @since 0.1.0
  */
 import { Migrator, StorageError } from "@effect-persist/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as SqlError from "effect/sql/SqlError"
+import { waitForLock } from "./internal/busy.ts"
 import { detail } from "./internal/classify.ts"
 import * as Client from "./internal/client.ts"
 import { files } from "./internal/migrations.ts"
@@ -33,6 +35,22 @@ const failed = (message: string, version?: number) => (cause: unknown) =>
   })
 
 /**
+ * Options of the migration driver.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface DriverOptions {
+  /**
+   * How long to wait for another connection's write lock (another instance
+   * migrating, or writing) before failing with a `MigrationError` (`Lock`).
+   * The wait does not hold the thread.
+   * @default "1 minute"
+   */
+  readonly lockTimeout?: Duration.Input | undefined
+}
+
+/**
  * The migration driver for a SQLite client.
  *
  * **Details**
@@ -45,14 +63,25 @@ const failed = (message: string, version?: number) => (cause: unknown) =>
  * @category constructors
  * @since 0.1.0
  */
-export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
+export const driver = (sql: SqlClient.SqlClient, options?: DriverOptions): Migrator.MigrationDriver => {
   const tracking = quoteIdentifier(Migrator.trackingTable)
+  const lockMillis = Duration.toMillis(Duration.fromInputUnsafe(options?.lockTimeout ?? "1 minute"))
   return {
     dialect: "sqlite",
     quoteIdentifier,
     withLock: (body) =>
-      sql.withTransaction(body).pipe(
-        Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE"),
+      Effect.suspend(() => {
+        // BEGIN IMMEDIATE is tried again while another connection holds the
+        // lock, without holding the thread; the migrations themselves run once.
+        let started = false
+        return waitForLock(
+          sql.withTransaction(Effect.andThen(Effect.sync(() => started = true), body)).pipe(
+            Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE")
+          ),
+          lockMillis,
+          () => !started
+        )
+      }).pipe(
         Effect.mapError((cause) =>
           cause instanceof SqlError.SqlError
             ? new StorageError.MigrationError({
@@ -113,7 +142,7 @@ export const driver = (sql: SqlClient.SqlClient): Migrator.MigrationDriver => {
  * @category models
  * @since 0.1.0
  */
-export interface MigrateOptions extends Migrator.Options {
+export interface MigrateOptions extends Migrator.Options, DriverOptions {
   /** Return the SQL of pending migrations instead of applying them. @default false */
   readonly dryRun?: boolean | undefined
 }
@@ -129,7 +158,7 @@ export const migrate = (
 ): Effect.Effect<Migrator.MigrateResult, StorageError.MigrationError | StorageError.ConfigurationError, SqlClient.SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    return yield* Migrator.migrate(driver(sql), yield* migrations, options)
+    return yield* Migrator.migrate(driver(sql, options), yield* migrations, options)
   })
 
 /**

@@ -1,12 +1,12 @@
-// Failures name SQLite's own words, and an unusable table name is refused
-// before the file is touched. Found by the reliability suite: SQLite's
+// Failures name SQLite's own words, waiting for a lock leaves the thread
+// free, and an unusable table name is refused before the file is touched. Found by the reliability suite: SQLite's
 // answer ("database is locked", "no such table: ...") was hidden behind the
 // client's generic "Failed to execute statement", and a refused table name
 // had already created the file and switched it to WAL.
 import { Migrator } from "@effect-persist/core"
 import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { existsSync, mkdtempSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
@@ -42,6 +42,48 @@ describe("SQLite failures", () => {
       expect(error.retryable).toBe(true)
       expect(error.message).toContain("database is locked")
       yield* backend.set("ns", "k", "v")
+    })))
+
+  // Found by the reliability suite: node:sqlite runs statements on the
+  // thread, and with SQLite's own busy timeout a writer waiting for another
+  // process's lock slept there, freezing the whole program: a 1-second lock
+  // held by another process stalled a store with 32 writers for 30 seconds.
+  it.live("a writer waiting for another connection's lock does not hold the thread: reads go on meanwhile", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const filename = freshFile()
+      yield* SqliteMigrator.migrateFile(filename)
+      const backend = yield* SqliteBackend.open({ filename, busyTimeout: "30 seconds" })
+      yield* backend.set("ns", "read", "served")
+      const other = new DatabaseSync(filename)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("BEGIN EXCLUSIVE")
+      const writer = yield* Effect.forkChild(backend.set("ns", "k", "written"))
+      const modifier = yield* Effect.forkChild(backend.modify("ns", "read", (value) => Effect.succeed(`${value}!`)))
+      yield* Effect.yieldNow
+      // WAL serves reads while another connection writes: this one completes
+      // while both writers are still waiting for the lock.
+      expect(yield* backend.get("ns", "read")).toBe("served")
+      expect(writer.pollUnsafe()).toBeUndefined()
+      expect(modifier.pollUnsafe()).toBeUndefined()
+      other.exec("COMMIT")
+      yield* Fiber.join(writer)
+      expect(yield* Fiber.join(modifier)).toBe("served!")
+      expect(yield* backend.get("ns", "k")).toBe("written")
+    })))
+
+  it.live("a layer migrating on open waits for another connection's lock without failing or holding the thread", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const filename = freshFile()
+      const other = new DatabaseSync(filename)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("PRAGMA journal_mode = WAL")
+      other.exec("BEGIN EXCLUSIVE")
+      const migrating = yield* Effect.forkChild(Effect.scoped(SqliteBackend.open({ filename, autoMigrate: true })))
+      yield* Effect.yieldNow
+      expect(migrating.pollUnsafe()).toBeUndefined()
+      other.exec("COMMIT")
+      const backend = yield* Fiber.join(migrating)
+      expect(backend.dialect).toBe("sqlite")
     })))
 
   it.effect("a failing migration's error names SQLite's own message", () =>

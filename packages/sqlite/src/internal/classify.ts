@@ -26,6 +26,17 @@ export const classify = (cause: unknown): StorageError.StorageErrorReason => {
   }
 }
 
+/**
+ * Whether a failure is SQLITE_BUSY or SQLITE_LOCKED: another connection
+ * holds the lock, nothing was done, and the statement may be run again.
+ *
+ * @internal
+ */
+export const isBusy = (cause: unknown): boolean => {
+  const code = nativeCode(cause)
+  return code !== undefined && ((code & 0xff) === 5 || (code & 0xff) === 6)
+}
+
 const nativeCode = (cause: unknown): number | undefined => {
   let current: unknown = cause
   for (let depth = 0; depth < 4 && typeof current === "object" && current !== null; depth++) {

@@ -10,6 +10,14 @@ export interface ClientOptions {
   readonly busyTimeout?: Duration.Input | undefined
   readonly journalMode?: "wal" | "delete" | undefined
   readonly synchronous?: "normal" | "full" | undefined
+  /**
+   * Whether statements keep waiting for a lock inside SQLite, on the thread,
+   * once the client is open. The backend's own client turns this off and
+   * waits between attempts instead (see `busy.ts`); opening the file still
+   * waits on the thread, for the switch to WAL.
+   * @default true
+   */
+  readonly waitOnThread?: boolean | undefined
 }
 
 /**
@@ -29,6 +37,7 @@ export const layer = (options: ClientOptions): Layer.Layer<SqliteClient.SqliteCl
     yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMillis}`).unprepared
     if (options.filename !== ":memory:") yield* sql.unsafe(`PRAGMA journal_mode = ${journal}`).unprepared
     yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`).unprepared
+    if (options.waitOnThread === false) yield* sql.unsafe(`PRAGMA busy_timeout = 0`).unprepared
   }).pipe(Effect.orDie)
   return Layer.effectDiscard(pragmas).pipe(
     Layer.provideMerge(SqliteClient.layer({ filename: options.filename, disableWAL: true }))
