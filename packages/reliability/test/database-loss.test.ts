@@ -1,0 +1,158 @@
+// Database loss under load: 32 fibers write and read while the server's
+// connections are killed several times (and PostgreSQL is restarted once,
+// where this process may). Every acknowledged write must be found afterwards,
+// every failure must be a typed, retryable-marked error, and operations must
+// succeed again within 5 seconds of the server's return.
+import { Load, Servers, Size } from "@effect-persist/reliability"
+import * as Figures from "@effect-persist/reliability/Figures"
+import { MysqlBackend, MysqlMigrator } from "@effect-persist/mysql"
+import { PgBackend, PgMigrator } from "@effect-persist/pg"
+import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
+import { mysqlServer, postgres } from "@effect-persist/test-servers"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { lockFile } from "./fixtures/locker.ts"
+
+const { sizes } = Size
+const timeout = Size.stress ? 900_000 : 300_000
+
+const report = (scenario: string, result: Load.Report, extra: Figures.Figures = {}) => {
+  Figures.record(scenario, {
+    fibers: sizes.loadFibers,
+    operations: result.operations,
+    writesAcknowledged: result.writesAcknowledged,
+    writesVerified: result.writesVerified,
+    writesUncertain: result.writesUncertain,
+    failures: result.failures,
+    failuresByReason: JSON.stringify(result.failuresByReason),
+    faultsInjected: result.faults.length,
+    faults: result.faults.map((fault) =>
+      `${fault.kind} (${fault.detail}; lasted ${fault.returnedAt - fault.startedAt} ms; ${fault.failures} failed operations; served again ${fault.recoveryMs} ms after its end)`
+    ).join("; "),
+    maxRecoveryMs: Math.max(0, ...result.faults.map((fault) => fault.recoveryMs)),
+    violations: result.violations.length,
+    ...extra
+  })
+}
+
+const expectClean = (result: Load.Report, faults: number) => {
+  expect(result.violations.slice(0, 20)).toEqual([])
+  expect(result.faults).toHaveLength(faults)
+  expect(result.writesVerified).toBe(result.writesAcknowledged)
+  expect(result.writesAcknowledged).toBeGreaterThan(0)
+}
+
+describe("database loss under load", () => {
+  it.live("PostgreSQL: sessions terminated several times and the server restarted once", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* Effect.promise(() => postgres())
+      const url = server.url
+      const table = "reliability_loss"
+      const applicationName = `effect-persist reliability loss ${process.pid}`
+      yield* Servers.dropPgTables(url, table)
+      yield* Effect.addFinalizer(() => Servers.dropPgTables(url, table))
+      yield* PgMigrator.migrateUrl(url, { table })
+
+      const faults: Array<Load.Fault> = Array.from(
+        { length: sizes.connectionKills },
+        () => Servers.pgTerminateFault(url, applicationName)
+      )
+      const plan = Servers.pgRestartPlan(url, server.source)
+      if ("command" in plan) faults.splice(Math.ceil(faults.length / 2), 0, Servers.pgRestartFault(url, plan.command))
+      else console.log(`[reliability] PostgreSQL restart skipped: ${plan.reason}`)
+
+      const backend = yield* PgBackend.open({ url, table, applicationName, maxConnections: 8 })
+      const verifier = yield* PgBackend.open({ url, table, applicationName: `${applicationName} verifier`, maxConnections: 2 })
+      const result = yield* Load.run({
+        backend,
+        verifier,
+        namespace: "loss",
+        fibers: sizes.loadFibers,
+        faults,
+        writesBetweenFaults: sizes.writesBetweenFaults
+      })
+      report("database loss: PostgreSQL", result, {
+        restart: "command" in plan ? "restarted once" : `skipped: ${plan.reason}`
+      })
+      expectClean(result, faults.length)
+    })), timeout)
+
+  it.live("MariaDB: the store's connections KILLed several times", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* Effect.promise(() => mysqlServer())
+      const url = server.url
+      const table = "reliability_loss"
+      const user = "ep_reliability_loss"
+      const password = "reliability-loss"
+      const database = Servers.databaseOf(url)
+      yield* Servers.dropMysqlTables(url, table)
+      yield* Effect.addFinalizer(() =>
+        Effect.andThen(Servers.dropMysqlTables(url, table), Servers.dropMysqlUser(url, user))
+      )
+      yield* MysqlMigrator.migrateUrl(url, { table })
+      // A user of its own, so that KILL hits exactly the store's connections.
+      yield* Servers.mysqlUser(url, user, password, [
+        `SELECT, INSERT, UPDATE, DELETE ON \`${database}\`.\`${table}\``,
+        `SELECT ON \`${database}\`.\`effect_persist_migrations\``
+      ])
+      const storeUrl = Servers.urlAs(url, user, password)
+      const faults = Array.from({ length: sizes.connectionKills }, () => Servers.mysqlKillFault(url, user))
+      const backend = yield* MysqlBackend.open({ url: storeUrl, table, maxConnections: 8 })
+      const verifier = yield* MysqlBackend.open({ url, table, maxConnections: 2 })
+      const result = yield* Load.run({
+        backend,
+        verifier,
+        namespace: "loss",
+        fibers: sizes.loadFibers,
+        faults,
+        writesBetweenFaults: sizes.writesBetweenFaults
+      })
+      report("database loss: MariaDB", result)
+      expectClean(result, faults.length)
+    })), timeout)
+
+  // SQLite has no server whose connections can be killed. Its way of being
+  // unavailable is another process holding the file's write lock past the
+  // store's busy timeout (a backup, a long migration, a stuck writer).
+  it.live("SQLite: another process locks the file past the store's busy timeout several times", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const filename = join(mkdtempSync(join(tmpdir(), "effect-persist-reliability-")), "loss.db")
+      yield* SqliteMigrator.migrateFile(filename)
+      const locker = yield* lockFile(filename)
+      const holdMs = 1000
+      const faults: Array<Load.Fault> = Array.from({ length: sizes.sqliteLockOuts }, () =>
+        Effect.gen(function*() {
+          const startedAt = Date.now()
+          yield* locker.lock
+          // Held long enough for writers to give up (busy timeout 250 ms).
+          yield* Effect.sleep(`${holdMs} millis`)
+          yield* locker.unlock
+          return { kind: "exclusive lock held by another process", detail: `${holdMs} ms`, startedAt, returnedAt: Date.now() }
+        }))
+      const backend = yield* SqliteBackend.open({ filename, busyTimeout: "250 millis" })
+      const verifier = yield* SqliteBackend.open({ filename })
+      const result = yield* Load.run({
+        backend,
+        verifier,
+        namespace: "loss",
+        fibers: sizes.loadFibers,
+        faults,
+        writesBetweenFaults: sizes.writesBetweenFaults
+      })
+      report("database loss: SQLite", result)
+      expectClean(result, faults.length)
+      // The lock is released by this process after holdMs of its own time. A
+      // store whose waits for the lock block the thread (node:sqlite is
+      // synchronous) freezes the whole process meanwhile, timers included, so
+      // the release comes late: every waiting writer holds the thread for its
+      // busy timeout in turn. The process must stay responsive within the
+      // issue's 5-second bound.
+      for (const fault of result.faults) {
+        expect(fault.returnedAt - fault.startedAt - holdMs, "how long the lock-out overran its planned hold, in ms")
+          .toBeLessThan(5000)
+      }
+    })), timeout)
+})
