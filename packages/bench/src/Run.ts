@@ -202,7 +202,32 @@ export const run = async (
     }; ${Math.round(freemem() / 2 ** 30)} GiB free`
   )
 
-  for (const database of settings.databases) {
+  // A driver that loses a connection while nobody waits on it (the server
+  // restarted, an administrator ended the session) emits an 'error' event
+  // that nothing in the benchmark can listen to (Keyv's adapters keep their
+  // pools to themselves). The run goes on, but the database it happened on
+  // is reported as failed: its numbers were taken on a disturbed server.
+  let disturbance: unknown
+  const onStray = (cause: unknown) => {
+    disturbance ??= cause
+  }
+  process.on("uncaughtException", onStray)
+  try {
+    for (const database of settings.databases) {
+      disturbance = undefined
+      await measureDatabase(database)
+      if (disturbance !== undefined) {
+        const message = `a connection failed outside any call: ${String(disturbance)}`
+        failures.push(`${database}: ${message}`)
+        notes.push(`${database}: ${message}; its numbers were taken on a disturbed server and are not to be trusted.`)
+        log(`[${database}] DISTURBED: ${message}`)
+      }
+    }
+  } finally {
+    process.off("uncaughtException", onStray)
+  }
+
+  async function measureDatabase(database: Database): Promise<void> {
     const say = (line: string) => log(`[${database} +${((Date.now() - started) / 1000).toFixed(0)} s] ${line}`)
     const dir = mkdtempSync(join(tmpdir(), `effect-persist-bench-${database}-`))
     let server: Servers.Server | undefined

@@ -52,12 +52,19 @@ interface Row {
 }
 
 /**
- * Opens a pool of `poolSize` connections.
+ * Opens a pool of `poolSize` connections that survives the server dropping
+ * an idle one.
  *
  * @category constructors
  * @since 0.0.0
  */
-export const pool = (url: string): pg.Pool => new pg.Pool({ connectionString: url, max: poolSize })
+export const pool = (url: string): pg.Pool => {
+  const opened = new pg.Pool({ connectionString: url, max: poolSize })
+  // An idle connection the server drops is an 'error' event on the pool;
+  // unheard, it would end the process. The next query reconnects.
+  opened.on("error", () => {})
+  return opened
+}
 
 /**
  * Builds the raw driver's `kv` and `persistence` subjects on a migrated table.
