@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * Process entry of the `effect-persist` command: parses argv, runs the
  * command, and turns any failure into one clear line on stderr and a
@@ -13,8 +14,11 @@ import * as Command from "effect/cli/Command"
 import { isCliError } from "effect/cli/CliError"
 import { command, ExitCode, exitFailure } from "./Cli.ts"
 import { redact } from "./internal/target.ts"
+import { createRequire } from "node:module"
 
-const version = "0.1.0"
+// From the package, so that `--version` follows releases; `../package.json` is
+// the package root from src/ (development) and from dist/ (published) alike.
+const version: string = createRequire(import.meta.url)("../package.json").version
 
 /**
  * Runs the command with the given arguments and resolves to the exit code.
@@ -39,6 +43,8 @@ export const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   return exitFailure
 }
 
+// `import.meta.main` when the published bin (dist/main.js) runs, however npm
+// links it; the development shim bin/effect-persist.mjs imports this file.
 if (import.meta.main || process.argv[1]?.endsWith("effect-persist.mjs")) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code
