@@ -1,4 +1,7 @@
 /**
+ * The `effect-persist` command (`migrate`, `status`, `sql`, `sweep`,
+ * `inspect`) as an `effect/cli` command, for programs that embed it.
+ *
  * @since 0.1.0
  */
 

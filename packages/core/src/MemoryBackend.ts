@@ -117,6 +117,15 @@ export const make = (): StorageBackend.StorageBackend => {
 /**
  * Provides a fresh in-memory backend.
  *
+ * @example
+ * ```ts
+ * import { MemoryBackend, Services } from "@effect-persist/core"
+ * import { Layer } from "effect"
+ *
+ * // Effect's KeyValueStore for tests, with the semantics of every other backend.
+ * const TestStorage = Services.layerKeyValueStore({ name: "test" }).pipe(Layer.provide(MemoryBackend.layer))
+ * ```
+ *
  * @category layers
  * @since 0.1.0
  */

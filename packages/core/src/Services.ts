@@ -259,6 +259,25 @@ export const makeBackingPersistenceStore = (
 /**
  * Provides `KeyValueStore` from the `StorageBackend` in context.
  *
+ * @example
+ * ```ts
+ * import { MemoryBackend, Services } from "@effect-persist/core"
+ * import { Effect, Layer } from "effect"
+ * import { KeyValueStore } from "effect/persistence"
+ *
+ * const KeyValueStoreLive = Services.layerKeyValueStore({ name: "app" }).pipe(
+ *   Layer.provide(MemoryBackend.layer) // or SqliteBackend.layer({ filename: "app.db" }), PgBackend.layer(...), ...
+ * )
+ *
+ * const program = Effect.gen(function*() {
+ *   const kv = yield* KeyValueStore.KeyValueStore
+ *   yield* kv.set("greeting", "hello")
+ *   return yield* kv.get("greeting") // "hello"
+ * })
+ *
+ * Effect.runPromise(Effect.provide(program, KeyValueStoreLive))
+ * ```
+ *
  * @category layers
  * @since 0.1.0
  */
@@ -290,6 +309,30 @@ export const layerBackingPersistence: Layer.Layer<
 /**
  * Provides `Persistence` (and so `PersistedCache`) from the `StorageBackend`
  * in context, through Effect's own `Persistence.layer`.
+ *
+ * @example
+ * ```ts
+ * import { MemoryBackend, Services } from "@effect-persist/core"
+ * import { Effect, Layer, Schema } from "effect"
+ * import { Persistable, PersistedCache } from "effect/persistence"
+ *
+ * class Square extends Persistable.Class<{ payload: { readonly n: number } }>()("Square", {
+ *   primaryKey: ({ n }) => `square:${n}`,
+ *   success: Schema.Number
+ * }) {}
+ *
+ * const program = Effect.gen(function*() {
+ *   const squares = yield* PersistedCache.make((request: Square) => Effect.succeed(request.n ** 2), {
+ *     storeId: "squares",
+ *     timeToLive: () => "1 hour"
+ *   })
+ *   return yield* squares.get(new Square({ n: 12 })) // 144, computed once, then read from the store
+ * })
+ *
+ * Effect.runPromise(
+ *   program.pipe(Effect.scoped, Effect.provide(Services.layerPersistence.pipe(Layer.provide(MemoryBackend.layer))))
+ * )
+ * ```
  *
  * @category layers
  * @since 0.1.0

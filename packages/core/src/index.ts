@@ -1,4 +1,8 @@
 /**
+ * effect-persist's core: the storage contract a backend implements, Effect's
+ * `KeyValueStore`, `BackingPersistence` and `Persistence` derived from it, the
+ * in-memory reference backend, the migration runner, and the typed errors.
+ *
  * @since 0.1.0
  */
 

@@ -547,6 +547,22 @@ export const make = (
 /**
  * Provides the backend on a Kysely instance.
  *
+ * @example
+ * ```ts
+ * import { Services } from "@effect-persist/core"
+ * import { KyselyBackend } from "@effect-persist/kysely"
+ * import { Layer } from "effect"
+ * import { Kysely, PostgresDialect } from "kysely"
+ * import pg from "pg"
+ *
+ * // The instance your application already has; layers never destroy it.
+ * const db = new Kysely<object>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: process.env.DATABASE_URL }) }) })
+ *
+ * const Storage = Layer.mergeAll(Services.layerKeyValueStore({ name: "app" }), Services.layerPersistence).pipe(
+ *   Layer.provide(KyselyBackend.layer(db))
+ * )
+ * ```
+ *
  * @category layers
  * @since 0.1.0
  */

@@ -391,6 +391,16 @@ export interface MigrateOptions extends Migrator.Options, DriverOptions {
  * and exactly one applies each migration. Needs a role that may create
  * tables; the runtime role needs only SELECT, INSERT, UPDATE and DELETE.
  *
+ * @example
+ * ```ts
+ * import { KyselyMigrator, NodeSqliteDialect } from "@effect-persist/kysely"
+ * import { Effect } from "effect"
+ * import { Kysely } from "kysely"
+ *
+ * const db = new Kysely<object>({ dialect: new NodeSqliteDialect({ database: "app.db" }) })
+ * await Effect.runPromise(KyselyMigrator.migrate(db))
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */

@@ -120,6 +120,10 @@ export interface NodeSqliteDialectConfig {
  * import { Kysely } from "kysely"
  * import { NodeSqliteDialect } from "@effect-persist/kysely"
  *
+ * interface Database {
+ *   readonly users: { readonly id: number; readonly name: string }
+ * }
+ *
  * const db = new Kysely<Database>({ dialect: new NodeSqliteDialect({ database: "app.db" }) })
  * ```
  *

@@ -1,4 +1,8 @@
 /**
+ * effect-persist on any database you reach through Kysely (PostgreSQL,
+ * MySQL/MariaDB, SQLite): the backend with its layers, the migrations with
+ * their runner, and a Kysely dialect for `node:sqlite`.
+ *
  * @since 0.1.0
  */
 

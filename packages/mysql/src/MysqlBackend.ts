@@ -595,6 +595,17 @@ export const layerFromClient = (
 /**
  * Provides the backend on its own connection pool.
  *
+ * @example
+ * ```ts
+ * import { Services } from "@effect-persist/core"
+ * import { MysqlBackend } from "@effect-persist/mysql"
+ * import { Layer } from "effect"
+ *
+ * const Storage = Layer.mergeAll(Services.layerKeyValueStore({ name: "app" }), Services.layerPersistence).pipe(
+ *   Layer.provide(MysqlBackend.layer({ url: "mysql://app:secret@db.internal:3306/app" }))
+ * )
+ * ```
+ *
  * @category layers
  * @since 0.1.0
  */

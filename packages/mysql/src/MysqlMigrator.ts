@@ -270,6 +270,14 @@ export const renderSql = (
  * The user needs CREATE, ALTER, INDEX, SELECT, INSERT and UPDATE on the
  * database; the application's own role does not (see the README).
  *
+ * @example
+ * ```ts
+ * import { MysqlMigrator } from "@effect-persist/mysql"
+ * import { Effect } from "effect"
+ *
+ * await Effect.runPromise(MysqlMigrator.migrateUrl("mysql://migrator@db.internal/app"))
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */

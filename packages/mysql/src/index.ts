@@ -1,4 +1,7 @@
 /**
+ * effect-persist on MySQL and MariaDB, through `@effect/sql-mysql2`: the
+ * backend with its layers, and the migrations with their runner.
+ *
  * @since 0.1.0
  */
 

@@ -475,6 +475,17 @@ export const layerFromClient = (
 /**
  * Provides the backend on its own connection pool.
  *
+ * @example
+ * ```ts
+ * import { Services } from "@effect-persist/core"
+ * import { PgBackend } from "@effect-persist/pg"
+ * import { Layer } from "effect"
+ *
+ * const Storage = Layer.mergeAll(Services.layerKeyValueStore({ name: "app" }), Services.layerPersistence).pipe(
+ *   Layer.provide(PgBackend.layer({ url: process.env.DATABASE_URL, maxConnections: 10 }))
+ * )
+ * ```
+ *
  * @category layers
  * @since 0.1.0
  */

@@ -211,6 +211,15 @@ export const renderSql = (
  * Connects to a PostgreSQL server just long enough to migrate it: the one
  * call a program or deploy script needs.
  *
+ * @example
+ * ```ts
+ * import { PgMigrator } from "@effect-persist/pg"
+ * import { Effect } from "effect"
+ *
+ * // With a role that may create tables; the application's role needs no DDL rights.
+ * await Effect.runPromise(PgMigrator.migrateUrl("postgres://migrator@db.internal/app"))
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */

@@ -1,4 +1,7 @@
 /**
+ * effect-persist on PostgreSQL, through `@effect/sql-pg`: the backend with its
+ * layers, and the migrations with their runner.
+ *
  * @since 0.1.0
  */
 

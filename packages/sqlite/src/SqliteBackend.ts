@@ -349,6 +349,18 @@ export const layerFromClient = (
 /**
  * Provides the backend on its own database file.
  *
+ * @example
+ * ```ts
+ * import { Services } from "@effect-persist/core"
+ * import { SqliteBackend } from "@effect-persist/sqlite"
+ * import { Layer } from "effect"
+ *
+ * // One backend (one connection to the file) serves both services.
+ * const Storage = Layer.mergeAll(Services.layerKeyValueStore({ name: "app" }), Services.layerPersistence).pipe(
+ *   Layer.provide(SqliteBackend.layer({ filename: "app.db" }))
+ * )
+ * ```
+ *
  * @category layers
  * @since 0.1.0
  */

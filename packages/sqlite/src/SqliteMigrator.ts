@@ -197,6 +197,15 @@ export const renderSql = (
  * Opens a SQLite file just long enough to migrate it: the one call a program
  * or deploy script needs.
  *
+ * @example
+ * ```ts
+ * import { SqliteMigrator } from "@effect-persist/sqlite"
+ * import { Effect } from "effect"
+ *
+ * const result = await Effect.runPromise(SqliteMigrator.migrateFile("app.db"))
+ * console.log(result.applied.map((migration) => migration.name)) // ["create_entries"] the first time, [] after
+ * ```
+ *
  * @category constructors
  * @since 0.1.0
  */

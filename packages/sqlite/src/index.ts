@@ -1,4 +1,7 @@
 /**
+ * effect-persist on SQLite, through `@effect/sql-sqlite-node` (`node:sqlite`):
+ * the backend with its layers, and the migrations with their runner.
+ *
  * @since 0.1.0
  */
 
