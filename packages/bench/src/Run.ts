@@ -283,3 +283,59 @@ export const run = async (
     failures
   }
 }
+
+/**
+ * Merges the reports of runs on different databases into one, for when no
+ * single run could measure them all (a server restarted by another test
+ * suite mid-run, say). Each database keeps the results of the last report
+ * that measured it; within a database all contenders still come from one
+ * run, interleaved. The environment is the first report's, with a note
+ * naming every run merged.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const merge = (reports: ReadonlyArray<Report>): Report => {
+  if (reports.length === 1) return reports[0]!
+  const owner = new Map<Database, number>()
+  reports.forEach((report, index) => {
+    for (const r of report.results) owner.set(r.database, index)
+  })
+  const mine = <A extends { readonly database: Database }>(items: (report: Report) => ReadonlyArray<A>) =>
+    reports.flatMap((report, index) => items(report).filter((item) => owner.get(item.database) === index))
+  const first = reports[0]!.environment
+  const described = reports.map((report, index) => {
+    const databases = [...owner].filter(([, i]) => i === index).map(([db]) => db)
+    const e = report.environment
+    return `${databases.join(", ") || "nothing"} from the run of ${e.date} (commit ${e.commit ?? "unknown"}, load average ${
+      e.loadAverage.start.map((l) => l.toFixed(2)).join(", ")
+    } at its start, ${e.loadAverage.end.map((l) => l.toFixed(2)).join(", ")} at its end)`
+  })
+  const servers: Partial<Record<Database, string>> = {}
+  for (const [db, index] of owner) {
+    const server = reports[index]!.environment.servers[db]
+    if (server !== undefined) servers[db] = server
+  }
+  return {
+    environment: {
+      ...first,
+      servers,
+      durationSeconds: reports.reduce((sum, r) => sum + r.environment.durationSeconds, 0),
+      notes: [
+        `Merged from ${reports.length} runs, each database's contenders measured together in one of them: ${
+          described.join("; ")
+        }.`,
+        ...first.notes.filter((note) => !(/^(sqlite|pg|mariadb): /.test(note))),
+        ...reports.flatMap((report, index) =>
+          report.environment.notes.filter((note) => {
+            const match = /^(sqlite|pg|mariadb): /.exec(note)
+            return match !== null && owner.get(match[1] as Database) === index
+          })
+        )
+      ]
+    },
+    results: mine((r) => r.results),
+    scale: mine((r) => r.scale),
+    sweep: mine((r) => r.sweep)
+  }
+}

@@ -11,6 +11,7 @@
  * npm run bench -- --databases sqlite    only some databases (sqlite, pg, mariadb)
  * npm run bench -- --no-scale            without the scale and sweep run
  * npm run bench -- --from out.json --docs  no run: writes the report of an earlier --json
+ *                                           (several --from: their databases merged into one report)
  * ```
  *
  * Servers: `EFFECT_PERSIST_PG_URL` and `EFFECT_PERSIST_MYSQL_URL`, else the
@@ -39,7 +40,7 @@ const { values } = parseArgs({
     "docs-file": { type: "string" },
     databases: { type: "string" },
     "no-scale": { type: "boolean", default: false },
-    from: { type: "string" },
+    from: { type: "string", multiple: true },
     help: { type: "boolean", short: "h", default: false }
   },
   allowPositionals: false
@@ -68,7 +69,10 @@ const { failures, report }: { readonly failures: ReadonlyArray<string>; readonly
       Run.settings({ quick: values.quick, databases: chosen as ReadonlyArray<Database>, scale: !values["no-scale"] }),
       (line) => console.error(line)
     )
-    : { failures: [], report: JSON.parse(readFileSync(resolve(cwd, values.from), "utf8")) as Report }
+    : {
+      failures: [],
+      report: Run.merge(values.from.map((file) => JSON.parse(readFileSync(resolve(cwd, file), "utf8")) as Report))
+    }
 
 if (values.json !== undefined) {
   const path = resolve(cwd, values.json)
