@@ -319,13 +319,24 @@ export const make = (
           })
       })
 
-    // Effect's withTransaction turns a failed ROLLBACK into a defect. On a
-    // lost connection ROLLBACK always fails (the server rolled back when the
-    // connection dropped), so that failure is returned as the typed error it is.
-    const transaction = <A, E>(effect: Effect.Effect<A, E>) =>
-      sql.withTransaction(effect).pipe(
-        Effect.catchDefect((defect) => SqlError.isSqlError(defect) ? Effect.fail(defect) : Effect.die(defect))
-      )
+    // Effect's withTransaction turns a failed ROLLBACK into a defect, and the
+    // body's own failure with it. On a lost connection ROLLBACK always fails
+    // (the server rolled back when the connection dropped), so the body's
+    // failure, recorded as it happened, is returned as the typed error it
+    // is; failing that, the ROLLBACK's.
+    const transaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | SqlError.SqlError> =>
+      Effect.suspend(() => {
+        let failed: { readonly error: E } | undefined
+        return sql.withTransaction(Effect.tapError(effect, (error) => Effect.sync(() => failed = { error }))).pipe(
+          Effect.catchDefect((defect): Effect.Effect<never, E | SqlError.SqlError> =>
+            failed !== undefined
+              ? Effect.fail(failed.error)
+              : SqlError.isSqlError(defect)
+              ? Effect.fail(defect)
+              : Effect.die(defect)
+          )
+        )
+      })
 
     const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
     const execute = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).raw
