@@ -8,7 +8,9 @@
  * Each fiber writes keys of its own, so what the store acknowledged is known
  * exactly: unique keys written with `set`, `setMany` and the derived
  * `KeyValueStore`, a "hot" key each fiber overwrites with an increasing
- * sequence number, and a counter each fiber increments with `modify`. A write
+ * sequence number, and a counter each fiber increments with `modify` (and
+ * sometimes tries to, with a function that fails: the caller must get that
+ * failure back, typed, whatever happens to the connection meanwhile). A write
  * that failed may or may not have reached the database (the connection can
  * die after the server committed), so it is noted as uncertain: the checks
  * allow it to be present or absent, and never allow an acknowledged one to be
@@ -62,6 +64,7 @@ export interface Report {
   readonly operations: number
   readonly failures: number
   readonly failuresByReason: Readonly<Record<string, number>>
+  readonly failuresByOperation: Readonly<Record<string, number>>
   /** Writes the store acknowledged: entries of set, setMany, KeyValueStore.set, overwrites and modify increments. */
   readonly writesAcknowledged: number
   /** Acknowledged writes found in the database afterwards (must equal `writesAcknowledged`). */
@@ -95,6 +98,14 @@ export interface Options {
   readonly faults: ReadonlyArray<Fault>
   /** Acknowledged writes between two faults, and after the last one. */
   readonly writesBetweenFaults: number
+  /**
+   * Inject each fault while a `modify`'s function is running, holding such
+   * functions until the fault is over, so that a connection is lost between
+   * the function's start and the transaction's end. Off where a running
+   * `modify` holds a lock the fault itself needs (SQLite's write lock).
+   * @default true
+   */
+  readonly faultDuringModify?: boolean | undefined
   /**
    * How long, from a fault's `returnedAt`, operations may still fail: the
    * issue's bound is 5 seconds.
@@ -146,6 +157,12 @@ export const typedFailure = (
 
 const sleep = (ms: number) => Effect.sleep(`${ms} millis`)
 
+const refusal = new StorageError.StorageError({
+  operation: "modify",
+  reason: "InvalidValue",
+  message: "The load's modify function refused to produce a value."
+})
+
 /**
  * Runs the load with its faults and checks every rule; the report lists what
  * broke them.
@@ -172,6 +189,8 @@ export const run = (options: Options): Effect.Effect<Report> =>
     const violations: Array<string> = []
     let operations = 0
     let stop = false
+    let faulting = false
+    let inRefusingFunction = 0
 
     const ack = (ns: string, key: string, value: string) => {
       acked.get(ns)!.set(key, value)
@@ -199,7 +218,8 @@ export const run = (options: Options): Effect.Effect<Report> =>
       let effect: Effect.Effect<unknown, unknown>
       let onSuccess: (result: unknown) => void = () => {}
       let onFailure: () => void = () => {}
-      switch (seq % 8) {
+      let expectedFailure: unknown = undefined
+      switch (seq % 9) {
         case 0:
         case 1: {
           operation = "set"
@@ -285,6 +305,27 @@ export const run = (options: Options): Effect.Effect<Report> =>
           }
           break
         }
+        case 7: {
+          // The caller's function refuses, after a moment in which the
+          // connection may die: the caller must get its own error back, typed.
+          operation = "modify (refused by its function)"
+          effect = backend.modify(namespace, `counter-${fiber}`, () =>
+            Effect.gen(function*() {
+              inRefusingFunction++
+              try {
+                yield* sleep(10)
+                // While a fault is being injected, hold on until it is over,
+                // so the connection is lost while the function runs.
+                while (faulting) yield* sleep(5)
+              } finally {
+                inRefusingFunction--
+              }
+              return yield* Effect.fail(refusal)
+            }))
+          onSuccess = () => violations.push(`a modify whose function failed succeeded`)
+          expectedFailure = refusal
+          break
+        }
         default: {
           operation = "KeyValueStore.set"
           const key = `f${fiber}-${seq}`
@@ -300,8 +341,9 @@ export const run = (options: Options): Effect.Effect<Report> =>
             onSuccess(exit.value)
             return Effect.void
           }
-          onFailure()
           const typed = typedFailure(exit.cause)
+          if ("error" in typed && typed.error === expectedFailure) return Effect.void
+          onFailure()
           const endedAt = Date.now()
           if ("violation" in typed) {
             violations.push(`fiber ${fiber} ${operation}: ${typed.violation}`)
@@ -379,7 +421,13 @@ export const run = (options: Options): Effect.Effect<Report> =>
         const before = writesAcknowledged
         yield* waitFor(`${options.writesBetweenFaults} writes before fault ${index + 1}`, () =>
           writesAcknowledged >= before + options.writesBetweenFaults)
-        const record = yield* Effect.orDie(options.faults[index]!)
+        // Every fault lands while at least one modify's function is running
+        // (those functions wait for the fault to be over).
+        if (options.faultDuringModify !== false) {
+          faulting = true
+          yield* waitFor(`a modify function running before fault ${index + 1}`, () => inRefusingFunction > 0)
+        }
+        const record = yield* Effect.orDie(options.faults[index]!).pipe(Effect.ensuring(Effect.sync(() => faulting = false)))
         const back = yield* probe(index).pipe(
           Effect.timeoutOrElse({
             duration: `${stallMs} millis`,
@@ -466,11 +514,16 @@ export const run = (options: Options): Effect.Effect<Report> =>
     }
 
     const failuresByReason: Record<string, number> = {}
-    for (const failure of failures) failuresByReason[failure.reason] = (failuresByReason[failure.reason] ?? 0) + 1
+    const failuresByOperation: Record<string, number> = {}
+    for (const failure of failures) {
+      failuresByReason[failure.reason] = (failuresByReason[failure.reason] ?? 0) + 1
+      failuresByOperation[failure.operation] = (failuresByOperation[failure.operation] ?? 0) + 1
+    }
     return {
       operations,
       failures: failures.length,
       failuresByReason,
+      failuresByOperation,
       writesAcknowledged,
       writesVerified,
       writesUncertain,
