@@ -182,6 +182,7 @@ const sweepWhileServing = async (
     // 32 callers, four gets to one set, until `stop` says otherwise.
     const foreground = (shouldStop: () => boolean) =>
       Effect.suspend(() => {
+        Workload.nextRun()
         let next = 0
         let done = 0
         const caller = Effect.whileLoop({

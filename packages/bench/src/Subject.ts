@@ -10,6 +10,7 @@
 import * as Effect from "effect/Effect"
 import type * as ManagedRuntime from "effect/ManagedRuntime"
 import type { Contender, Database, Operation, Store } from "./Model.ts"
+import * as Workload from "./Workload.ts"
 
 /**
  * What one timed run did: how many calls completed, in how many seconds.
@@ -78,6 +79,7 @@ export const timePromises = async (
   seconds: number,
   limit: number
 ): Promise<Sample> => {
+  Workload.nextRun()
   let next = 0
   let done = 0
   const start = performance.now()
@@ -109,6 +111,7 @@ export const timeEffects = <R>(
   limit: number
 ): Promise<Sample> =>
   runtime.runPromise(Effect.suspend(() => {
+    Workload.nextRun()
     let next = 0
     let done = 0
     const start = performance.now()

@@ -98,6 +98,23 @@ export const payloadOf = (i: number): Payload => ({
 /** Precomputed values cycle with this period (a power of two). */
 const period = 1024
 
+// Every timed run starts its call numbers at 0, so without this the same
+// calls would write the same values as the run before, and a database that
+// skips an update which changes nothing (InnoDB does) would be timed on
+// writes it never made. Each run shifts the values by a different amount.
+let generation = 0
+
+/**
+ * Starts a new timed run: from now on call `i` writes another value than it
+ * did in any recent run.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const nextRun = (): void => {
+  generation++
+}
+
 /**
  * The keys, values and batches of one store of `rows` rows, indexed by the
  * call number so that consecutive calls spread over the whole table.
@@ -142,7 +159,7 @@ export const make = (rows: number): Workload => {
     rows,
     hit: (i) => keys[spread(i)]!,
     miss: (i) => misses[i % period]!,
-    kvValue: (i) => kvValues[i % period]!,
+    kvValue: (i) => kvValues[(i + generation * 389) % period]!,
     payload: (i) => payloads[i % period]!,
     batch: (i) => batches[i % batches.length]!,
     removable: (i) => {
