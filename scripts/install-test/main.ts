@@ -49,12 +49,20 @@ const timed = async <A>(label: string, f: () => Promise<A>): Promise<A> => {
   return result
 }
 
+// npm settings that reach us through `pnpm run` and that a user may have set
+// for npm too (a mirror, a proxy, a certificate): they are kept.
+const npmSettings = new Set(["registry", "cache", "userconfig", "cafile", "ca", "proxy", "https_proxy", "noproxy", "strict_ssl"])
+
 // A stranger's environment: the repository's Node 24 first on PATH, none of the
-// workspace's own tools, and no npm_* settings inherited from `pnpm run`.
+// workspace's own tools, and none of what `pnpm run` adds for the workspace
+// (its lifecycle variables, the workspace .npmrc's build-from-source, pnpm's
+// own rc file as npm's global config).
 const strangerEnv = (extra: Readonly<Record<string, string>>): NodeJS.ProcessEnv => {
   const env: NodeJS.ProcessEnv = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (/^(npm|pnpm)_/i.test(name) || name === "INIT_CWD") continue
+    const setting = /^npm_config_(.+)$/i.exec(name)?.[1]?.toLowerCase()
+    const keep = setting !== undefined && npmSettings.has(setting)
+    if (!keep && (/^(npm|pnpm)_/i.test(name) || name === "INIT_CWD")) continue
     env[name] = value
   }
   const path = (process.env.PATH ?? "").split(delimiter).filter((entry) => !entry.startsWith(root + sep) && entry !== root)
@@ -388,7 +396,7 @@ const main = async (): Promise<void> => {
   const packed = await timed("pack", pack)
   for (const tarball of packed) checkTarball(tarball)
   log(`packed and checked ${packed.map((p) => `${p.manifest.name}@${p.manifest.version}`).join(", ")}`)
-  const registry = await Registry.start(scope, packed, work)
+  const registry = await Registry.start(scope, packed, work, strangerEnv({}))
   try {
     const env = strangerEnv(registry.env)
     await app(packed, env)

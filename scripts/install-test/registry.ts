@@ -31,15 +31,24 @@ export interface Registry {
  * /bin/sh that starts the repository's Node drops it from the environment.
  * The user's own ~/.npmrc is still read, as usual.
  */
-const npmEnv = (scope: string, url: string, dir: string): Record<string, string> => {
-  const global = execFileSync("npm", ["config", "get", "globalconfig"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim()
+const npmEnv = (scope: string, url: string, dir: string, env: NodeJS.ProcessEnv): Record<string, string> => {
+  const global = execFileSync("npm", ["config", "get", "globalconfig"], { encoding: "utf8", env, stdio: ["ignore", "pipe", "ignore"] }).trim()
   const file = join(dir, "npmrc")
   const inherited = global !== "" && existsSync(global) ? `${readFileSync(global, "utf8").trimEnd()}\n` : ""
   writeFileSync(file, `${inherited}${scope}:registry=${url}/\n`)
   return { npm_config_globalconfig: file }
 }
 
-export const start = async (scope: string, tarballs: ReadonlyArray<Tarball>, dir: string): Promise<Registry> => {
+/**
+ * Starts the registry. `env` is the environment npm will run in, to find the
+ * global config file it would read.
+ */
+export const start = async (
+  scope: string,
+  tarballs: ReadonlyArray<Tarball>,
+  dir: string,
+  env: NodeJS.ProcessEnv
+): Promise<Registry> => {
   const bytes = new Map(tarballs.map((tarball) => [basename(tarball.file), readFileSync(tarball.file)]))
   const server = createServer((request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? "/", "http://localhost").pathname)
@@ -78,7 +87,7 @@ export const start = async (scope: string, tarballs: ReadonlyArray<Tarball>, dir
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
     url,
-    env: npmEnv(scope, url, dir),
+    env: npmEnv(scope, url, dir, env),
     close: () => new Promise((resolve) => server.close(() => resolve()))
   }
 }
