@@ -6,7 +6,7 @@
  * @since 0.0.0
  */
 import type { Contender, Database, Report, Result } from "./Model.ts"
-import { contenders, noiseThreshold, operationsOf } from "./Model.ts"
+import { contenders, databases, noiseThreshold, operationsOf } from "./Model.ts"
 import * as Stats from "./Stats.ts"
 import * as Targets from "./Targets.ts"
 
@@ -164,7 +164,12 @@ const scaleSection = (report: Report): string => {
     `| database | contender | operation | mode | ${sizes.map((n) => `${n.toLocaleString("en-US")} rows`).join(" | ")} | large ÷ small |`,
     `| --- | --- | --- | --- | ${sizes.map(() => "---:").join(" | ")} | ---: |`
   ]
-  const keys = new Set(report.scale.map((s) => `${s.database}|${s.contender}|${s.operation}|${s.mode}`))
+  const order = (db: Database) => databases.indexOf(db)
+  const keys = new Set(
+    [...report.scale].sort((a, b) => order(a.database) - order(b.database)).map((s) =>
+      `${s.database}|${s.contender}|${s.operation}|${s.mode}`
+    )
+  )
   for (const key of keys) {
     const [database, contender, operation, mode] = key.split("|") as [Database, Contender, string, string]
     const row = sizes.map((rows) =>
@@ -189,7 +194,7 @@ const sweepSection = (report: Report): string => {
     "| database | live rows | expired rows | deleted | sweep time | rows/s swept | callers before | callers during | during ÷ before |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   ]
-  for (const s of report.sweep) {
+  for (const s of [...report.sweep].sort((a, b) => databases.indexOf(a.database) - databases.indexOf(b.database))) {
     lines.push(
       `| ${databaseTitles[s.database]} | ${s.liveRows.toLocaleString("en-US")} | ${
         s.expiredRows.toLocaleString("en-US")

@@ -6,6 +6,7 @@
  * @since 0.0.0
  */
 import type { Contender, Database, Operation, Report, Result } from "./Model.ts"
+import { databases } from "./Model.ts"
 import * as Stats from "./Stats.ts"
 
 /**
@@ -56,7 +57,7 @@ const find = (results: ReadonlyArray<Result>, of: Pick<Result, "database" | "con
 export const check = (report: Report): ReadonlyArray<Check> => {
   const checks: Array<Check> = []
   const { results } = report
-  const measured = [...new Set(results.map((r) => r.database))]
+  const measured = databases.filter((db) => results.some((r) => r.database === db))
   for (const database of measured) {
     for (const contender of ["effect-persist", "effect-persist-kysely"] as const) {
       for (const r of results.filter((r) => r.database === database && r.contender === contender)) {
