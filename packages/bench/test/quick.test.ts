@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -16,11 +16,13 @@ const main = join(import.meta.dirname, "..", "src", "main.ts")
 // asserted, only that every number is a positive rate.
 describe("npm run bench -- --quick", () => {
   it("writes a JSON report with a row for every contender, store, operation and mode on SQLite", async () => {
-    const out = join(mkdtempSync(join(tmpdir(), "effect-persist-bench-test-")), "out.json")
+    const dir = mkdtempSync(join(tmpdir(), "effect-persist-bench-test-"))
+    const out = join(dir, "out.json")
     const { stdout } = await run(process.execPath, [main, "--quick", "--databases", "sqlite", "--json", out], {
       maxBuffer: 16 * 1024 * 1024
     })
     const report = JSON.parse(readFileSync(out, "utf8")) as Report
+    rmSync(dir, { recursive: true, force: true })
 
     expect(report.environment.quick).toBe(true)
     expect(report.environment.cores).toBeGreaterThan(0)
