@@ -18,6 +18,8 @@ const pgUrl = (await postgres()).url
 const mysqlUrl = (await mysqlServer()).url
 const table = "kysely_entries"
 
+const pools = new WeakMap<Kysely<any>, pg.Pool>()
+
 const cases = [
   {
     name: "PostgreSQL",
@@ -28,11 +30,21 @@ const cases = [
       // checked out — and an unheard "error" event ends the process.
       pool.on("error", () => {})
       pool.on("connect", (client) => client.on("error", () => {}))
-      return new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+      const db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) })
+      pools.set(db, pool)
+      return db
     },
     connectionId: (db: Kysely<any>) =>
       sql<{ id: number }>`select pg_backend_pid() as id`.execute(db).then((r) => Number(r.rows[0]!.id)),
-    kill: async (id: number) => {
+    kill: async (id: number, db?: Kysely<any>) => {
+      // With `db`, the connection is idle: one the server killed is one the
+      // pool has seen close by the time the application next uses it, so wait
+      // for the pool to drop it. (A statement sent within microseconds of the
+      // kill is the "killed while in use" case, covered by the modify test.)
+      const pool = db === undefined ? undefined : pools.get(db)!
+      const removed = pool === undefined
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => pool.once("remove", () => resolve()))
       const admin = new pg.Client({ connectionString: pgUrl })
       await admin.connect()
       try {
@@ -40,6 +52,7 @@ const cases = [
       } finally {
         await admin.end()
       }
+      await removed
     }
   },
   {
@@ -47,7 +60,7 @@ const cases = [
     open: () => new Kysely<any>({ dialect: new MysqlDialect({ pool: createCallbackPool({ uri: mysqlUrl, connectionLimit: 1 }) }) }),
     connectionId: (db: Kysely<any>) =>
       sql<{ id: number }>`select connection_id() as id`.execute(db).then((r) => Number(r.rows[0]!.id)),
-    kill: async (id: number) => {
+    kill: async (id: number, _db?: Kysely<any>) => {
       const admin = await createConnection(mysqlUrl)
       try {
         await admin.query("KILL CONNECTION ?", [id])
@@ -73,7 +86,7 @@ describe.each(cases)("connection loss on $name", ({ connectionId, kill, open }) 
       const ns = "kysely:connection-loss:idle"
       yield* backend.set(ns, "k", "before")
       for (let round = 0; round < 3; round++) {
-        yield* Effect.promise(async () => kill(await connectionId(db)))
+        yield* Effect.promise(async () => kill(await connectionId(db), db))
         yield* backend.set(ns, "k", `round ${round}`)
         expect(yield* backend.get(ns, "k")).toBe(`round ${round}`)
       }
