@@ -73,6 +73,8 @@ export interface Report {
   readonly writesUncertain: number
   /** Each fault, with how long the store took to serve again and how many operations failed meanwhile. */
   readonly faults: ReadonlyArray<FaultRecord & { readonly recoveryMs: number; readonly failures: number }>
+  /** Faults another process caused during the run (see `Options.externalFaults`). */
+  readonly externalFaults: ReadonlyArray<FaultRecord>
   /** Everything that broke a rule, each with enough detail to reproduce it. */
   readonly violations: ReadonlyArray<string>
 }
@@ -106,6 +108,12 @@ export interface Options {
    * @default true
    */
   readonly faultDuringModify?: boolean | undefined
+  /**
+   * Faults nobody here injected, found after the run: another process
+   * restarting the shared server, say. Failures around them are theirs, not
+   * a broken recovery rule; they are reported apart.
+   */
+  readonly externalFaults?: Effect.Effect<ReadonlyArray<FaultRecord>> | undefined
   /**
    * How long, from a fault's `returnedAt`, operations may still fail: the
    * issue's bound is 5 seconds.
@@ -451,8 +459,10 @@ export const run = (options: Options): Effect.Effect<Report> =>
     // started more than `bound` ms after the server's return broke the
     // recovery rule. A failure is the doing of the last fault that began
     // before it ended (the operation may have started just before the fault).
+    const external = options.externalFaults === undefined ? [] : yield* options.externalFaults
+    const allFaults = [...faults, ...external].sort((a, b) => a.startedAt - b.startedAt)
     for (const failure of failures) {
-      const previous = faults.filter((fault) => fault.startedAt <= failure.endedAt).at(-1)
+      const previous = allFaults.filter((fault) => fault.startedAt <= failure.endedAt).at(-1)
       if (previous === undefined) {
         violations.push(`fiber ${failure.fiber} ${failure.operation} failed (${failure.reason}) before any fault began`)
         continue
@@ -528,6 +538,7 @@ export const run = (options: Options): Effect.Effect<Report> =>
       writesVerified,
       writesUncertain,
       faults: faultReports,
+      externalFaults: external,
       violations
     }
   })

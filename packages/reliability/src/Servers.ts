@@ -10,8 +10,11 @@ import { Migrator } from "@effect-persist/core"
 import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
@@ -146,6 +149,71 @@ export const pgRestartFault = (url: string, command: ReadonlyArray<string>): Fau
     }
     return { kind: "PostgreSQL restart", detail: command.join(" "), startedAt, returnedAt: Date.now() }
   })
+
+/**
+ * The advisory lock that keeps the suite's PostgreSQL scenarios of
+ * concurrent runs apart from one run's server restart: the bytes of
+ * "reliable" as a `bigint`, distinct from the migration lock.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const coordinationKey = 8243113892832767077n
+
+/**
+ * Holds the coordination lock until the scope closes, on a session of its
+ * own: `shared` for a scenario that only uses the server, `exclusive` for the
+ * one that restarts it, which so waits until no other run is in the middle
+ * of a PostgreSQL scenario (and makes new ones wait). Colleagues' other
+ * suites are not coordinated; a restart interrupts them, as the issue
+ * accepts.
+ *
+ * **Details**
+ *
+ * A session killed under it (a restart) releases the lock; attempts that
+ * fail because the server is down are made again until it answers.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const pgCoordinate = (url: string, mode: "shared" | "exclusive"): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const until = Date.now() + 600_000
+    while (true) {
+      const scope = yield* Scope.make()
+      const acquired = yield* Effect.exit(Effect.gen(function*() {
+        // One connection, no pool: the lock lives as long as the session, and
+        // nothing reconnects (or keeps timers) behind the scenario's back.
+        const sql = yield* PgClient.makeClient({
+          url: Redacted.make(url),
+          applicationName: `effect-persist reliability coordination ${process.pid}`
+        }).pipe(Effect.provide(Reactivity.layer), Scope.provide(scope))
+        yield* sql.unsafe(`SELECT ${mode === "shared" ? "pg_advisory_lock_shared" : "pg_advisory_lock"}(${coordinationKey})`)
+          .unprepared
+      }))
+      if (acquired._tag === "Success") {
+        yield* Effect.addFinalizer(() => Scope.close(scope, Exit.void))
+        return
+      }
+      yield* Scope.close(scope, Exit.void)
+      if (Date.now() > until) return yield* Effect.die(new Error(`Could not take the ${mode} coordination lock for 10 minutes.`))
+      yield* Effect.sleep("200 millis")
+    }
+  })
+
+/**
+ * When the PostgreSQL server last started (epoch ms): a change that no
+ * restart of this run explains is another process's restart.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const pgStartedAt = (url: string): Effect.Effect<number, unknown> =>
+  pgAdmin(url, (sql) =>
+    Effect.map(
+      sql.unsafe(`SELECT (extract(epoch FROM pg_postmaster_start_time()) * 1000)::float8`).values,
+      (rows) => Number(rows[0]![0])
+    ))
 
 /**
  * Creates a MySQL/MariaDB user (from any host) with exactly `grants`,

@@ -41,6 +41,13 @@ export * as Load from "./Load.ts"
 export * as Oracle from "./Oracle.ts"
 
 /**
+ * The identity of this run, in the names of what it creates.
+ *
+ * @since 0.0.0
+ */
+export * as Run from "./Run.ts"
+
+/**
  * Administration of the test servers: faults, restarts, connection counts.
  *
  * @since 0.0.0

@@ -3,14 +3,14 @@
 // where this process may). Every acknowledged write must be found afterwards,
 // every failure must be a typed, retryable-marked error, and operations must
 // succeed again within 5 seconds of the server's return.
-import { Load, Servers, Size } from "@effect-persist/reliability"
+import { Load, Run, Servers, Size } from "@effect-persist/reliability"
 import * as Figures from "@effect-persist/reliability/Figures"
 import { MysqlBackend, MysqlMigrator } from "@effect-persist/mysql"
 import { PgBackend, PgMigrator } from "@effect-persist/pg"
 import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import { mysqlServer, postgres } from "@effect-persist/test-servers"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -34,6 +34,7 @@ const report = (scenario: string, result: Load.Report, extra: Figures.Figures = 
       `${fault.kind} (${fault.detail}; lasted ${fault.returnedAt - fault.startedAt} ms; ${fault.failures} failed operations; served again ${fault.recoveryMs} ms after its end)`
     ).join("; "),
     maxRecoveryMs: Math.max(0, ...result.faults.map((fault) => fault.recoveryMs)),
+    externalFaults: result.externalFaults.map((fault) => fault.kind).join("; "),
     violations: result.violations.length,
     ...extra
   })
@@ -48,11 +49,15 @@ const expectClean = (result: Load.Report, faults: number) => {
 
 describe("database loss under load", () => {
   it.live("PostgreSQL: sessions terminated several times and the server restarted once", () =>
-    Effect.scoped(Effect.gen(function*() {
+    Effect.gen(function*() {
       const server = yield* Effect.promise(() => postgres())
       const url = server.url
-      const table = "reliability_loss"
-      const applicationName = `effect-persist reliability loss ${process.pid}`
+      const table = Run.name("reliability_loss")
+      const applicationName = `effect-persist reliability loss ${Run.id}`
+      const scope = yield* Effect.scope
+      const plan = Servers.pgRestartPlan(url, server.source)
+      // Other runs of this suite wait while this one may restart the server.
+      yield* Servers.pgCoordinate(url, "command" in plan ? "exclusive" : "shared")
       yield* Servers.dropPgTables(url, table)
       yield* Effect.addFinalizer(() => Servers.dropPgTables(url, table))
       yield* PgMigrator.migrateUrl(url, { table })
@@ -61,9 +66,19 @@ describe("database loss under load", () => {
         { length: sizes.connectionKills },
         () => Servers.pgTerminateFault(url, applicationName)
       )
-      const plan = Servers.pgRestartPlan(url, server.source)
-      if ("command" in plan) faults.splice(Math.ceil(faults.length / 2), 0, Servers.pgRestartFault(url, plan.command))
-      else console.log(`[reliability] PostgreSQL restart skipped: ${plan.reason}`)
+      const startTimes = [yield* Servers.pgStartedAt(url)]
+      if ("command" in plan) {
+        const restart = Servers.pgRestartFault(url, plan.command).pipe(
+          Effect.tap(() =>
+            Effect.gen(function*() {
+              startTimes.push(yield* Effect.orDie(Servers.pgStartedAt(url)))
+              // The restart ended the coordination session: take the lock again.
+              yield* Effect.forkIn(Scope.provide(scope)(Servers.pgCoordinate(url, "exclusive")), scope)
+            })
+          )
+        )
+        faults.splice(Math.ceil(faults.length / 2), 0, restart)
+      } else console.log(`[reliability] PostgreSQL restart skipped: ${plan.reason}`)
 
       const backend = yield* PgBackend.open({ url, table, applicationName, maxConnections: 8 })
       const verifier = yield* PgBackend.open({ url, table, applicationName: `${applicationName} verifier`, maxConnections: 2 })
@@ -73,20 +88,25 @@ describe("database loss under load", () => {
         namespace: "loss",
         fibers: sizes.loadFibers,
         faults,
-        writesBetweenFaults: sizes.writesBetweenFaults
+        writesBetweenFaults: sizes.writesBetweenFaults,
+        // A restart by another process (another run, outside the coordination) shows as a new start time.
+        externalFaults: Effect.map(Effect.orDie(Servers.pgStartedAt(url)), (startedAt) =>
+          startTimes.includes(startedAt)
+            ? []
+            : [{ kind: "restart by another process", detail: "server start time changed", startedAt: startedAt - 30_000, returnedAt: startedAt }])
       })
       report("database loss: PostgreSQL", result, {
         restart: "command" in plan ? "restarted once" : `skipped: ${plan.reason}`
       })
       expectClean(result, faults.length)
-    })), timeout)
+    }).pipe(Effect.scoped), timeout)
 
   it.live("MariaDB: the store's connections KILLed several times", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* Effect.promise(() => mysqlServer())
       const url = server.url
-      const table = "reliability_loss"
-      const user = "ep_reliability_loss"
+      const table = Run.name("reliability_loss")
+      const user = `ep_loss_${Run.id}`
       const password = "reliability-loss"
       const database = Servers.databaseOf(url)
       yield* Servers.dropMysqlTables(url, table)

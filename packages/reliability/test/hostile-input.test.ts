@@ -6,7 +6,7 @@
 import { Migrator, type StorageBackend } from "@effect-persist/core"
 import { MysqlBackend, MysqlMigrator } from "@effect-persist/mysql"
 import { PgBackend, PgMigrator } from "@effect-persist/pg"
-import { Figures, Servers, Size } from "@effect-persist/reliability"
+import { Figures, Run, Servers, Size } from "@effect-persist/reliability"
 import * as Hostile from "@effect-persist/reliability/Hostile"
 import * as HostileInput from "@effect-persist/reliability/HostileInput"
 import * as Oracle from "@effect-persist/reliability/Oracle"
@@ -25,7 +25,7 @@ const { sizes } = Size
 const seed = process.env.EFFECT_PERSIST_SEED ? Number(process.env.EFFECT_PERSIST_SEED) : Date.now() % 2 ** 31
 console.log(`[reliability] hostile input seed ${seed} (replay with EFFECT_PERSIST_SEED=${seed})`)
 const timeout = Size.stress ? 900_000 : 300_000
-const table = "reliability_hostile"
+const table = Run.name("reliability_hostile")
 
 const run = (label: string, backend: StorageBackend.StorageBackend, countRows: Effect.Effect<number, unknown>) =>
   Effect.gen(function*() {
@@ -184,6 +184,7 @@ describe("hostile input", () => {
   it.live("PostgreSQL", () =>
     Effect.scoped(Effect.gen(function*() {
       const { url } = yield* Effect.promise(() => postgres())
+      yield* Servers.pgCoordinate(url, "shared")
       yield* Servers.dropPgTables(url, table)
       yield* Effect.addFinalizer(() => Servers.dropPgTables(url, table))
       yield* PgMigrator.migrateUrl(url, { table })
@@ -221,7 +222,7 @@ describe("hostile input", () => {
   // On a shared server only names of this run's own are created; every other
   // valid name is only checked, not created, so no test can drop another's table.
   const serverNames = (offset: number) => {
-    const token = `rh${seed.toString(36)}_`
+    const token = `rh${Run.id}_`
     const own = fc.sample(fc.stringMatching(/^[A-Za-z0-9_]{1,20}$/), { numRuns: Size.stress ? 20 : 4, seed: seed + offset })
       .map((suffix) => `${token}${suffix}`.slice(0, Migrator.maxTableNameLength))
     return { names: [...tableNames(sizes.hostileTableNames, offset), ...own], own: new Set(own) }
@@ -230,6 +231,7 @@ describe("hostile input", () => {
   it.live("table names: PostgreSQL", () =>
     Effect.gen(function*() {
       const { url } = yield* Effect.promise(() => postgres())
+      yield* Servers.pgCoordinate(url, "shared")
       const { names, own } = serverNames(20)
       yield* Effect.addFinalizer(() => Servers.dropPgTables(url, ...own))
       const violations = yield* tableNameCase(

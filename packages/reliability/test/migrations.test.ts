@@ -11,10 +11,11 @@
 // - a layer started on an older (or newer) schema refuses with a typed
 //   error and touches nothing.
 import { Migrator } from "@effect-persist/core"
-import { Figures, Servers, Size } from "@effect-persist/reliability"
+import { Figures, Run, Servers, Size } from "@effect-persist/reliability"
 import { mysqlServer, postgres } from "@effect-persist/test-servers"
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Layer } from "effect"
+import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
@@ -25,14 +26,14 @@ import { DatabaseSync } from "node:sqlite"
 import { type Dialect, dialects, withBrokenSecond, withFixedSecond, withSlowSecond } from "./fixtures/migrations.ts"
 
 const { sizes } = Size
-const table = "reliability_migrate"
+const table = Run.name("reliability_migrate")
 const extra = `${table}_extra`
 const timeout = Size.stress ? 600_000 : 300_000
 
 interface Target {
   readonly dialect: Dialect
   /** A fresh file, or the server's URL. */
-  readonly target: () => Effect.Effect<string>
+  readonly target: () => Effect.Effect<string, never, Scope.Scope>
   /** Drops this scenario's tables and their migration records. */
   readonly clean: (target: string) => Effect.Effect<void>
   /** Whether the process `pid` is inside its migration, holding the lock. */
@@ -74,7 +75,12 @@ const targets: ReadonlyArray<Target> = [
   },
   {
     dialect: dialects.pg,
-    target: () => Effect.promise(async () => (await postgres()).url),
+    target: () =>
+      Effect.gen(function*() {
+        const url = (yield* Effect.promise(() => postgres())).url
+        yield* Servers.pgCoordinate(url, "shared")
+        return url
+      }),
     clean: (url) => Servers.dropPgTables(url, table, extra),
     migrating: (url, pid) =>
       Servers.pgAdmin(url, (sql) =>
@@ -120,7 +126,7 @@ const migrator = (dialect: Dialect, target: string, set: "shipped" | "slow") => 
     target,
     table,
     set
-  ], { stdio: ["pipe", "pipe", "pipe"] })
+  ], { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, EFFECT_PERSIST_RUN_ID: Run.id } })
   let stderr = ""
   child.stderr!.on("data", (chunk) => stderr += String(chunk))
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
