@@ -408,6 +408,12 @@ export interface CheckOptions extends Options {
  * It only reads the tracking table, so a runtime role without DDL rights can
  * run it.
  *
+ * **Details**
+ *
+ * When the database cannot be reached, the driver's `MigrationError`
+ * (`Unavailable`, `retryable`) is passed on as it is: the schema may well be
+ * right, and starting again once the database is back may succeed.
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -415,11 +421,11 @@ export const checkSchema = (
   driver: MigrationDriver,
   migrations: ReadonlyArray<Migration>,
   options: CheckOptions
-): Effect.Effect<void, SchemaVersionError | ConfigurationError> =>
+): Effect.Effect<void, SchemaVersionError | MigrationError | ConfigurationError> =>
   Effect.gen(function*() {
     const table = yield* validateTableName(options.table ?? defaultTable)
     const applied = yield* Effect.mapError(driver.applied(table), (cause) =>
-      new SchemaVersionError({
+      cause.reason === "Unavailable" ? cause : new SchemaVersionError({
         dialect: driver.dialect,
         table,
         expected: migrations.length,

@@ -93,7 +93,8 @@ export class SchemaVersionError extends Data.TaggedError("SchemaVersionError")<{
  * `reason` tells which: `Drift` when an applied migration's checksum no longer
  * matches its file, `Failed` when a statement failed (the migration's changes
  * are rolled back where the dialect allows), `Lock` when the migration lock
- * could not be taken, `Invalid` when a migration file is malformed.
+ * could not be taken, `Invalid` when a migration file is malformed,
+ * `Unavailable` when the database could not be reached.
  *
  * @category errors
  * @since 0.1.0
@@ -103,7 +104,18 @@ export class MigrationError extends Data.TaggedError("MigrationError")<{
   readonly message: string
   readonly version?: number | undefined
   readonly cause?: unknown
-}> {}
+}> {
+  /**
+   * Whether running the same thing again later may succeed: the database
+   * could not be reached (`Unavailable`) or another migrator held the lock
+   * (`Lock`).
+   *
+   * @since 0.1.0
+   */
+  get retryable(): boolean {
+    return this.reason === "Unavailable" || this.reason === "Lock"
+  }
+}
 
 /**
  * A backend or layer was configured with a value it cannot use, such as a

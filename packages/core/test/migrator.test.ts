@@ -82,3 +82,43 @@ INSERT INTO t VALUES ('x;y', "q;r");
       expect(error.message).toContain("of type bigint")
     }))
 })
+
+// Found by the reliability suite: a PostgreSQL store started while its server
+// was down failed with a SchemaVersionError ("could not read the migration
+// state"), which says nothing of an outage and is not marked retryable.
+describe("checkSchema when the database cannot be reached", () => {
+  const failingDriver = (reason: StorageError.MigrationError["reason"]): Migrator.MigrationDriver => ({
+    dialect: "fake",
+    quoteIdentifier: (name) => `"${name}"`,
+    withLock: (body) => body,
+    ensureTrackingTable: Effect.void,
+    applied: () => Effect.fail(new StorageError.MigrationError({ reason, message: "connection refused" })),
+    apply: () => Effect.void
+  })
+  const migrations: ReadonlyArray<Migrator.Migration> = [{ version: 1, name: "one", sql: "", checksum: "c" }]
+
+  it.effect("passes the driver's Unavailable MigrationError on, marked retryable", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Migrator.checkSchema(failingDriver("Unavailable"), migrations, { command: "migrate" }))
+      expect(error).toBeInstanceOf(StorageError.MigrationError)
+      expect((error as StorageError.MigrationError).retryable).toBe(true)
+    }))
+
+  it.effect("reports any other failure to read the state as a SchemaVersionError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Migrator.checkSchema(failingDriver("Failed"), migrations, { command: "migrate" }))
+      expect(error).toBeInstanceOf(StorageError.SchemaVersionError)
+    }))
+
+  it("MigrationError is retryable for Unavailable and Lock only", () => {
+    const retryable = (reason: StorageError.MigrationError["reason"]) =>
+      new StorageError.MigrationError({ reason, message: "" }).retryable
+    expect(["Unavailable", "Lock", "Failed", "Drift", "Invalid"].map((r) => retryable(r as never))).toEqual([
+      true,
+      true,
+      false,
+      false,
+      false
+    ])
+  })
+})
