@@ -330,7 +330,7 @@ export const make = (
  */
 export const layerClient = (
   options: Pick<FileOptions, "filename" | "busyTimeout" | "journalMode" | "synchronous">
-): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient> => Client.layer(options)
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StorageError.ConfigurationError> => Client.layer(options)
 
 /**
  * Provides the backend on the `SqlClient` in context.

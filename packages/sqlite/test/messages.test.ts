@@ -8,7 +8,7 @@ import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
-import { existsSync, mkdtempSync } from "node:fs"
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -26,6 +26,24 @@ describe("SQLite failures", () => {
       )
       expect(fromLayer._tag).toBe("ConfigurationError")
       expect(existsSync(filename)).toBe(false)
+    }))
+
+  // Found by the reliability suite: node:sqlite throws from its constructor,
+  // and the client turned that into a defect.
+  it.effect("a file that cannot be opened, or is not a database, is a ConfigurationError, not a defect", () =>
+    Effect.gen(function*() {
+      const missing = join(freshFile(), "no-such-directory", "store.db")
+      const fromOpen = yield* Effect.flip(Effect.scoped(SqliteBackend.open({ filename: missing, autoMigrate: true })))
+      expect(fromOpen._tag).toBe("ConfigurationError")
+      expect(fromOpen.message).toContain("unable to open database file")
+      const fromMigrate = yield* Effect.flip(SqliteMigrator.migrateFile(missing))
+      expect(fromMigrate._tag).toBe("ConfigurationError")
+
+      const notADatabase = freshFile()
+      writeFileSync(notADatabase, "this is not a SQLite database, but it is long enough to have a header".repeat(20))
+      const refused = yield* Effect.flip(Effect.scoped(SqliteBackend.open({ filename: notADatabase })))
+      expect(refused._tag).toBe("ConfigurationError")
+      expect(refused.message).toContain("not a database")
     }))
 
   it.effect("a write refused because another connection holds the lock is a retryable Conflict that says so", () =>

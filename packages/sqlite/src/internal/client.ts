@@ -1,8 +1,11 @@
+import { StorageError } from "@effect-persist/core"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
+import { detail } from "./classify.ts"
 
 /** @internal */
 export interface ClientOptions {
@@ -28,7 +31,9 @@ export interface ClientOptions {
  *
  * @internal
  */
-export const layer = (options: ClientOptions): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient> => {
+export const layer = (
+  options: ClientOptions
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StorageError.ConfigurationError> => {
   const busyMillis = Math.max(0, Math.floor(Duration.toMillis(Duration.fromInputUnsafe(options.busyTimeout ?? "5 seconds"))))
   const synchronous = options.synchronous === "full" ? "FULL" : "NORMAL"
   const journal = options.journalMode === "delete" ? "DELETE" : "WAL"
@@ -38,8 +43,27 @@ export const layer = (options: ClientOptions): Layer.Layer<SqliteClient.SqliteCl
     if (options.filename !== ":memory:") yield* sql.unsafe(`PRAGMA journal_mode = ${journal}`).unprepared
     yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`).unprepared
     if (options.waitOnThread === false) yield* sql.unsafe(`PRAGMA busy_timeout = 0`).unprepared
-  }).pipe(Effect.orDie)
+  })
+  // A file that cannot be opened (a missing directory, no permission, not a
+  // database) is refused typed: node:sqlite throws from its constructor, which
+  // the client reports as a defect, and the first PRAGMA fails on a file that
+  // is not a database.
+  const refused = (cause: Cause.Cause<unknown>) => {
+    const reason = cause.reasons.find((r) => Cause.isFailReason(r) || Cause.isDieReason(r))
+    const error = reason === undefined ? undefined : Cause.isFailReason(reason) ? reason.error : reason.defect
+    return new StorageError.ConfigurationError({
+      option: "filename",
+      message: `Could not open the SQLite database ${JSON.stringify(options.filename)}: ${
+        detail(error) ?? String(error)
+      }.`
+    })
+  }
   return Layer.effectDiscard(pragmas).pipe(
-    Layer.provideMerge(SqliteClient.layer({ filename: options.filename, disableWAL: true }))
+    Layer.provideMerge(SqliteClient.layer({ filename: options.filename, disableWAL: true })),
+    Layer.catchCause((cause) =>
+      Layer.effectDiscard(
+        cause.reasons.every(Cause.isInterruptReason) ? Effect.failCause(cause as Cause.Cause<never>) : Effect.fail(refused(cause))
+      ) as Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StorageError.ConfigurationError>
+    )
   )
 }
