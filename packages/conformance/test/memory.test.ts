@@ -17,7 +17,7 @@ suite(
       capabilities: { maxKeyBytes: 2048, maxValueBytes: 8 * 1024 * 1024, nulInKeys: false, atomicModify: false }
     })
   ),
-  { realClock: false, largeValueBytes: 256 * 1024, modifyConcurrency: 8, modelRuns: 25 }
+  { largeValueBytes: 256 * 1024, modifyConcurrency: 8, modelRuns: 25 }
 )
 
 describe("the conformance suite", () => {
