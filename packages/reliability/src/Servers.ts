@@ -18,6 +18,7 @@ import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
+import { type AddressInfo, connect, createServer, type Socket } from "node:net"
 import type { Fault } from "./Load.ts"
 
 /**
@@ -306,6 +307,93 @@ export const mysqlKillFault = (url: string, user: string): Fault =>
     const startedAt = Date.now()
     const killed = yield* mysqlKill(url, user)
     return { kind: "KILL CONNECTION", detail: `${killed} connections killed`, startedAt, returnedAt: Date.now() }
+  })
+
+/**
+ * A TCP proxy in front of a server, which can take the server away: while
+ * it is down, connecting is refused and every open connection is reset, as
+ * when a server (or the network to it) is gone.
+ *
+ * @category models
+ * @since 0.0.0
+ */
+export interface Proxy {
+  /** `url` with the proxy's address in place of the server's. */
+  readonly url: (url: string) => string
+  readonly down: Effect.Effect<void>
+  readonly up: Effect.Effect<void>
+}
+
+/**
+ * Starts a proxy to the server of `url`, stopped when the scope closes.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const proxy = (url: string): Effect.Effect<Proxy, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const target = new URL(url)
+      const sockets = new Set<Socket>()
+      const server = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname)
+        sockets.add(client)
+        sockets.add(upstream)
+        const end = () => {
+          client.destroy()
+          upstream.destroy()
+          sockets.delete(client)
+          sockets.delete(upstream)
+        }
+        client.pipe(upstream).pipe(client)
+        client.on("error", end).on("close", end)
+        upstream.on("error", end).on("close", end)
+      })
+      const listen = (port: number) =>
+        new Promise<number>((resolve, reject) => {
+          server.once("error", reject)
+          server.listen(port, "127.0.0.1", () => {
+            server.off("error", reject)
+            resolve((server.address() as AddressInfo).port)
+          })
+        })
+      const port = await listen(0)
+      const close = () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          for (const socket of sockets) socket.destroy()
+          sockets.clear()
+        })
+      return {
+        close,
+        proxy: {
+          url: (original: string) => {
+            const through = new URL(original)
+            through.hostname = "127.0.0.1"
+            through.port = String(port)
+            return through.toString()
+          },
+          down: Effect.promise(close),
+          up: Effect.promise(() => listen(port).then(() => undefined))
+        } satisfies Proxy
+      }
+    }),
+    ({ close }) => Effect.promise(close)
+  ).pipe(Effect.map(({ proxy }) => proxy))
+
+/**
+ * A fault: the server is unreachable for `millis` (through `proxy`).
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const outageFault = (proxy: Proxy, millis: number): Fault =>
+  Effect.gen(function*() {
+    const startedAt = Date.now()
+    yield* proxy.down
+    yield* Effect.sleep(`${millis} millis`)
+    yield* proxy.up
+    return { kind: "server unreachable", detail: `${millis} ms`, startedAt, returnedAt: Date.now() }
   })
 
 /**

@@ -1,6 +1,6 @@
 // Database loss under load: 32 fibers write and read while the server's
 // connections are killed several times (and PostgreSQL is restarted once,
-// where this process may). Every acknowledged write must be found afterwards,
+// where this process may; MariaDB is made unreachable once, through a proxy). Every acknowledged write must be found afterwards,
 // every failure must be a typed, retryable-marked error, and operations must
 // succeed again within 5 seconds of the server's return.
 import { Load, Run, Servers, Size } from "@effect-persist/reliability"
@@ -101,7 +101,7 @@ describe("database loss under load", () => {
       expectClean(result, faults.length)
     }).pipe(Effect.scoped), timeout)
 
-  it.live("MariaDB: the store's connections KILLed several times", () =>
+  it.live("MariaDB: the store's connections KILLed several times, and the server unreachable once", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* Effect.promise(() => mysqlServer())
       const url = server.url
@@ -119,8 +119,12 @@ describe("database loss under load", () => {
         `SELECT, INSERT, UPDATE, DELETE ON \`${database}\`.\`${table}\``,
         `SELECT ON \`${database}\`.\`effect_persist_migrations\``
       ])
-      const storeUrl = Servers.urlAs(url, user, password)
+      // The store reaches the server through a proxy that can take it away.
+      const proxy = yield* Servers.proxy(url)
+      const storeUrl = proxy.url(Servers.urlAs(url, user, password))
       const faults = Array.from({ length: sizes.connectionKills }, () => Servers.mysqlKillFault(url, user))
+      // Once, the server is gone altogether for a while (its restart, as PostgreSQL's).
+      faults.splice(Math.ceil(faults.length / 2), 0, Servers.outageFault(proxy, 2000))
       const backend = yield* MysqlBackend.open({ url: storeUrl, table, maxConnections: 8 })
       const verifier = yield* MysqlBackend.open({ url, table, maxConnections: 2 })
       const result = yield* Load.run({
@@ -179,4 +183,52 @@ describe("database loss under load", () => {
           .toBeLessThan(5000)
       }
     })), timeout)
+})
+
+describe("starting while the database is lost", () => {
+  const retryable = (error: unknown) =>
+    typeof error === "object" && error !== null && (error as { retryable?: unknown }).retryable === true
+
+  /** Starts the store until it starts, and returns how long after `since` it did. */
+  const startedAfter = <E>(open: Effect.Effect<unknown, E, Scope.Scope>, since: number) =>
+    Effect.gen(function*() {
+      while (true) {
+        const exit = yield* Effect.exit(Effect.scoped(open))
+        if (exit._tag === "Success") return Date.now() - since
+        yield* Effect.sleep("50 millis")
+      }
+    })
+
+  it.live("a PostgreSQL or MariaDB store started while the server is unreachable fails typed and retryable, and starts within 5 s of its return", () =>
+    Effect.gen(function*() {
+      const pg = (yield* Effect.promise(() => postgres())).url
+      const mysql = (yield* Effect.promise(() => mysqlServer())).url
+      yield* Servers.pgCoordinate(pg, "shared")
+      const table = Run.name("reliability_start")
+      yield* Effect.addFinalizer(() => Effect.andThen(Servers.dropPgTables(pg, table), Servers.dropMysqlTables(mysql, table)))
+      yield* PgMigrator.migrateUrl(pg, { table })
+      yield* MysqlMigrator.migrateUrl(mysql, { table })
+      const figures: Record<string, string | number> = {}
+      const stores = [
+        ["PostgreSQL", pg, (url: string) => PgBackend.open({ url, table, maxConnections: 2 })],
+        ["MariaDB", mysql, (url: string) => MysqlBackend.open({ url, table, maxConnections: 2 })]
+      ] as const
+      for (const [name, url, open] of stores) {
+        const proxy = yield* Servers.proxy(url)
+        yield* proxy.down
+        const error = yield* Effect.flip(Effect.scoped(open(proxy.url(url))))
+        expect(retryable(error), `${name}: ${String(error)}`).toBe(true)
+        yield* proxy.up
+        const after = yield* startedAfter(open(proxy.url(url)), Date.now())
+        expect(after, `${name}: ms from the server's return to a started store`).toBeLessThan(5000)
+        figures[`${name}: refused with`] = `${(error as { _tag: string })._tag} (${(error as { reason: string }).reason})`
+        figures[`${name}: started after its return, ms`] = after
+      }
+      // SQLite has no server to lose; a file it cannot open is a configuration error.
+      const missing = join(mkdtempSync(join(tmpdir(), "effect-persist-reliability-")), "gone", "store.db")
+      const sqlite = yield* Effect.flip(Effect.scoped(SqliteBackend.open({ filename: missing })))
+      expect(sqlite._tag).toBe("ConfigurationError")
+      figures["SQLite: a file it cannot open"] = sqlite._tag
+      Figures.record("starting while the database is lost", figures)
+    }).pipe(Effect.scoped), timeout)
 })
