@@ -24,7 +24,7 @@ import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as Client from "./internal/client.ts"
-import { describe, errnoOf } from "./internal/classify.ts"
+import { describe, errnoOf, isConnectionLost } from "./internal/classify.ts"
 import { files } from "./internal/migrations.ts"
 import { quoteIdentifier } from "./internal/statements.ts"
 
@@ -73,9 +73,11 @@ const tableMissing = 1146
 // characters, under the 64 that MySQL allows.
 const lockName = "CONCAT('effect_persist_migrate:', SHA1(COALESCE(DATABASE(), '')))"
 
+// A lost connection is Unavailable (and retryable): the layer's start-up
+// check passes it on instead of reporting a schema problem.
 const failed = (message: string, version?: number) => (cause: unknown) =>
   new StorageError.MigrationError({
-    reason: "Failed",
+    reason: isConnectionLost(cause) ? "Unavailable" : "Failed",
     version,
     message: `${message}: ${describe(cause)}`,
     cause

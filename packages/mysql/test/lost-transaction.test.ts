@@ -2,7 +2,8 @@
 // withTransaction then reports the body's failure as a defect (its ROLLBACK
 // failed too). Found by the reliability suite (packages/reliability): a
 // modify whose function refused while the server killed its connection
-// ended in a defect instead of the function's own, typed, error.
+// ended in a defect instead of the function's own, typed, error; and a store
+// built on a pool whose server was gone reported a schema problem.
 import { StorageError } from "@effect-persist/core"
 import { MysqlBackend, MysqlMigrator } from "@effect-persist/mysql"
 import { mysqlServer } from "@effect-persist/test-servers"
@@ -12,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as SqlClient from "effect/sql/SqlClient"
 import { adminLayer, dropTables, urlAs } from "./fixtures/admin.ts"
+import { faultyClient } from "./fixtures/faulty.ts"
 import { databaseOf, killConnectionsOf, temporaryUser } from "./fixtures/users.ts"
 
 const server = await mysqlServer()
@@ -45,5 +47,19 @@ layer(adminLayer(url), { excludeTestServices: true })("a connection lost inside 
         Effect.retry(effect, { while: (error) => error.retryable, times: 2 })
       expect(yield* retrying(backend.get("lost", "k"))).toBe("1")
       expect(yield* retrying(backend.modify("lost", "k", (v) => Effect.succeed(`${v}+`)))).toBe("1+")
+    }))
+
+  it.effect("a store built on a pool whose server is gone fails with a retryable MigrationError, not a schema error", () =>
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* dropTables(sql, table)
+      yield* Effect.addFinalizer(() => Effect.orDie(dropTables(sql, table)))
+      yield* MysqlMigrator.migrateUrl(url, { table })
+      // Every statement fails as when the server has gone away.
+      const client = yield* faultyClient(sql, { skip: 0, fail: 1000 })
+      const error = yield* Effect.flip(MysqlBackend.make({ table }).pipe(Effect.provideService(SqlClient.SqlClient, client)))
+      expect(error._tag).toBe("MigrationError")
+      expect((error as StorageError.MigrationError).reason).toBe("Unavailable")
+      expect((error as StorageError.MigrationError).retryable).toBe(true)
     }))
 })
