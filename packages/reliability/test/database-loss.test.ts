@@ -10,7 +10,9 @@ import { PgBackend, PgMigrator } from "@effect-persist/pg"
 import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import { mysqlServer, postgres } from "@effect-persist/test-servers"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Scope } from "effect"
+import * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { Effect, Layer, Redacted, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -199,7 +201,7 @@ describe("starting while the database is lost", () => {
       }
     })
 
-  it.live("a PostgreSQL or MariaDB store started while the server is unreachable fails typed and retryable, and starts within 5 s of its return", () =>
+  it.live("a PostgreSQL or MariaDB store started while the server is unreachable (on its own pool or the application's) fails typed and retryable, and starts within 5 s of its return", () =>
     Effect.gen(function*() {
       const pg = (yield* Effect.promise(() => postgres())).url
       const mysql = (yield* Effect.promise(() => mysqlServer())).url
@@ -223,6 +225,24 @@ describe("starting while the database is lost", () => {
         expect(after, `${name}: ms from the server's return to a started store`).toBeLessThan(5000)
         figures[`${name}: refused with`] = `${(error as { _tag: string })._tag} (${(error as { reason: string }).reason})`
         figures[`${name}: started after its return, ms`] = after
+
+        // On a pool of the application's own (layerFromClient), opened while
+        // the server was there: the start-up check meets a lost connection.
+        const pool = yield* Layer.build(
+          name === "PostgreSQL"
+            ? PgClient.layer({ url: Redacted.make(proxy.url(url)), maxConnections: 2 })
+            : MysqlClient.layer({ url: Redacted.make(proxy.url(url)), maxConnections: 2 })
+        )
+        const make = name === "PostgreSQL" ? PgBackend.make({ table }) : MysqlBackend.make({ table })
+        yield* Effect.provideContext(make, pool)
+        yield* proxy.down
+        const onPool = yield* Effect.flip(Effect.provideContext(make, pool))
+        expect(retryable(onPool), `${name} on its own pool: ${String(onPool)}`).toBe(true)
+        yield* proxy.up
+        expect(yield* startedAfter(Effect.provideContext(make, pool), Date.now()), `${name} on its own pool`).toBeLessThan(5000)
+        figures[`${name} on the application's pool: refused with`] = `${(onPool as { _tag: string })._tag} (${
+          (onPool as { reason: string }).reason
+        })`
       }
       // SQLite has no server to lose; a file it cannot open is a configuration error.
       const missing = join(mkdtempSync(join(tmpdir(), "effect-persist-reliability-")), "gone", "store.db")
