@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { execFileSync } from "node:child_process"
@@ -243,7 +244,12 @@ export const mysqlUser = (
  * @since 0.0.0
  */
 export const dropMysqlUser = (url: string, user: string): Effect.Effect<void> =>
-  Effect.ignore(mysqlAdmin(url, (sql) => sql.unsafe(`DROP USER IF EXISTS '${user}'@'%'`).unprepared))
+  Effect.ignore(
+    Effect.retry(mysqlAdmin(url, (sql) => sql.unsafe(`DROP USER IF EXISTS '${user}'@'%'`).unprepared), {
+      schedule: Schedule.spaced("500 millis"),
+      times: 20
+    })
+  )
 
 /**
  * The same server and database as another user.
@@ -396,6 +402,11 @@ export const outageFault = (proxy: Proxy, millis: number): Fault =>
     return { kind: "server unreachable", detail: `${millis} ms`, startedAt, returnedAt: Date.now() }
   })
 
+// Clean-up runs in finalizers, possibly right after a restart (this run's or
+// another's): it tries for a while before giving up.
+const persistently = <A>(effect: Effect.Effect<A, unknown>): Effect.Effect<A> =>
+  Effect.orDie(Effect.retry(effect, { schedule: Schedule.spaced("500 millis"), times: 20 }))
+
 /**
  * Drops PostgreSQL tables and their migration records.
  *
@@ -403,7 +414,7 @@ export const outageFault = (proxy: Proxy, millis: number): Fault =>
  * @since 0.0.0
  */
 export const dropPgTables = (url: string, ...tables: ReadonlyArray<string>): Effect.Effect<void> =>
-  Effect.orDie(pgAdmin(url, (sql) =>
+  persistently(pgAdmin(url, (sql) =>
     Effect.gen(function*() {
       for (const table of tables) {
         yield* sql.unsafe(`DROP TABLE IF EXISTS "${table.replace(/"/g, "\"\"")}"`).unprepared
@@ -421,7 +432,7 @@ export const dropPgTables = (url: string, ...tables: ReadonlyArray<string>): Eff
  * @since 0.0.0
  */
 export const dropMysqlTables = (url: string, ...tables: ReadonlyArray<string>): Effect.Effect<void> =>
-  Effect.orDie(mysqlAdmin(url, (sql) =>
+  persistently(mysqlAdmin(url, (sql) =>
     Effect.gen(function*() {
       for (const table of tables) {
         yield* sql.unsafe(`DROP TABLE IF EXISTS \`${table.replace(/`/g, "``")}\``).unprepared

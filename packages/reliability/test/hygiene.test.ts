@@ -145,6 +145,7 @@ describe("resource hygiene", () => {
       const figures: Record<string, number | string> = {}
       for (const subject of yield* subjects) {
         yield* subject.setUp
+        yield* Effect.addFinalizer(() => subject.tearDown)
         const child = store(subject)
         const step = (line: string) => Effect.flatMap(child.next, (said) => Effect.sync(() => expect(said).toBe(line)))
         const held = subject.held(child.pid)
@@ -176,7 +177,6 @@ describe("resource hygiene", () => {
           .toEqual({ code: 0, stderr: "" })
         figures[`${subject.dialect}: connections or handles while open`] = opened
         figures[`${subject.dialect}: exited by itself`] = "yes"
-        yield* subject.tearDown
       }
       Figures.record("resource hygiene", figures)
     }).pipe(Effect.scoped), 300_000)
