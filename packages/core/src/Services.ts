@@ -136,61 +136,72 @@ const showKey = (key: unknown): string => {
   return JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}…` : key)
 }
 
+// Both conversions are plain functions returning the value or the typed
+// error, so that a batch converts its entries in one loop, without an Effect
+// per entry.
 const encodeJson = (
   operation: string,
   namespace: string,
   key: string,
   value: object
-): Effect.Effect<string, Persistence.PersistenceError> =>
-  Effect.try({
-    try: () => {
-      // Checked before encoding: JSON.stringify silently changes what it cannot represent.
-      const problem = inexactJson(value)
-      if (problem !== undefined) throw new TypeError(problem)
-      return JSON.stringify(value)
-    },
-    catch: (cause) =>
-      toPersistenceError(
-        new StorageError({
-          operation,
-          reason: "InvalidValue",
-          message: `The value for key ${showKey(key)} cannot be stored as JSON exactly (${
-            cause instanceof Error ? cause.message : String(cause)
-          }); nothing was stored.`,
-          namespace,
-          key,
-          cause
-        })
-      )
-  })
+): string | Persistence.PersistenceError => {
+  let problem: string | undefined
+  let cause: unknown
+  try {
+    // Checked before encoding: JSON.stringify silently changes what it cannot represent.
+    problem = inexactJson(value)
+    if (problem === undefined) return JSON.stringify(value)
+    cause = new TypeError(problem)
+  } catch (error) {
+    cause = error
+    problem = error instanceof Error ? error.message : String(error)
+  }
+  return toPersistenceError(
+    new StorageError({
+      operation,
+      reason: "InvalidValue",
+      message: `The value for key ${showKey(key)} cannot be stored as JSON exactly (${problem}); nothing was stored.`,
+      namespace,
+      key,
+      cause
+    })
+  )
+}
 
 const decodeJson = (
   operation: string,
   namespace: string,
   key: string,
   value: StorageBackend.Value
-): Effect.Effect<object, Persistence.PersistenceError> =>
-  Effect.try({
-    try: () => {
-      if (typeof value !== "string") throw new TypeError("the stored value is binary, not JSON text")
+): object | Persistence.PersistenceError => {
+  let problem: string
+  let cause: unknown
+  if (typeof value !== "string") {
+    problem = "the stored value is binary, not JSON text"
+  } else {
+    try {
       const parsed: unknown = JSON.parse(value)
-      if (typeof parsed !== "object" || parsed === null) throw new TypeError("the stored JSON is not an object")
-      return parsed
-    },
-    catch: (cause) =>
-      toPersistenceError(
-        new StorageError({
-          operation,
-          reason: "Corrupt",
-          message: `The stored entry for key ${showKey(key)} is not a persisted JSON object (${
-            cause instanceof Error ? cause.message : String(cause)
-          }); remove it or clear the store.`,
-          namespace,
-          key,
-          cause
-        })
-      )
-  })
+      if (typeof parsed === "object" && parsed !== null) return parsed
+      problem = "the stored JSON is not an object"
+    } catch (error) {
+      cause = error
+      problem = error instanceof Error ? error.message : String(error)
+    }
+  }
+  return toPersistenceError(
+    new StorageError({
+      operation,
+      reason: "Corrupt",
+      message: `The stored entry for key ${showKey(key)} is not a persisted JSON object (${problem}); remove it or clear the store.`,
+      namespace,
+      key,
+      cause: cause ?? new TypeError(problem)
+    })
+  )
+}
+
+const isPersistenceError = (value: unknown): value is Persistence.PersistenceError =>
+  value instanceof Persistence.PersistenceError
 
 const expiresAtOf = (now: number, ttl: Duration.Duration | undefined): number | undefined =>
   ttl === undefined || !Duration.isFinite(ttl) ? undefined : now + Duration.toMillis(ttl)
@@ -223,33 +234,44 @@ export const makeBackingPersistenceStore = (
     get: (key) =>
       backend.get(namespace, key).pipe(
         Effect.mapError(toPersistenceError),
-        Effect.flatMap((value) =>
-          value === undefined ? Effect.undefined : decodeJson("get", namespace, key, value)
-        )
+        Effect.flatMap((value) => {
+          if (value === undefined) return Effect.undefined
+          const decoded = decodeJson("get", namespace, key, value)
+          return isPersistenceError(decoded) ? Effect.fail(decoded) : Effect.succeed(decoded)
+        })
       ),
     getMany: (keys) =>
       backend.getMany(namespace, keys).pipe(
         Effect.mapError(toPersistenceError),
-        Effect.flatMap((values) =>
-          Effect.forEach(values, (value, i) =>
-            value === undefined ? Effect.undefined : decodeJson("getMany", namespace, keys[i]!, value))
-        ),
-        Effect.map((values) => values as Arr.NonEmptyArray<object | undefined>)
+        Effect.flatMap((values) => {
+          const decoded: Array<object | undefined> = []
+          for (let i = 0; i < values.length; i++) {
+            const value = values[i]
+            const result = value === undefined ? undefined : decodeJson("getMany", namespace, keys[i]!, value)
+            if (isPersistenceError(result)) return Effect.fail(result)
+            decoded.push(result)
+          }
+          return Effect.succeed(decoded as Arr.NonEmptyArray<object | undefined>)
+        })
       ),
     set: (key, value, ttl) =>
-      Effect.gen(function*() {
-        const json = yield* encodeJson("set", namespace, key, value)
-        const now = yield* Clock.currentTimeMillis
-        return yield* Effect.mapError(backend.set(namespace, key, json, expiresAtOf(now, ttl)), toPersistenceError)
+      Effect.suspend(() => {
+        const json = encodeJson("set", namespace, key, value)
+        if (isPersistenceError(json)) return Effect.fail(json)
+        return Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => Effect.mapError(backend.set(namespace, key, json, expiresAtOf(now, ttl)), toPersistenceError)
+        )
       }),
     setMany: (entries) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const encoded: Array<StorageBackend.Entry> = []
         for (const [key, value, ttl] of entries) {
-          encoded.push({ key, value: yield* encodeJson("setMany", namespace, key, value), expiresAt: expiresAtOf(now, ttl) })
+          const json = encodeJson("setMany", namespace, key, value)
+          if (isPersistenceError(json)) return Effect.fail(json)
+          encoded.push({ key, value: json, expiresAt: expiresAtOf(now, ttl) })
         }
-        return yield* Effect.mapError(backend.setMany(namespace, encoded), toPersistenceError)
+        return Effect.mapError(backend.setMany(namespace, encoded), toPersistenceError)
       }),
     remove: (key) => Effect.mapError(backend.remove(namespace, key), toPersistenceError),
     clear: Effect.mapError(backend.clear(namespace), toPersistenceError)
