@@ -97,7 +97,7 @@ export const persistence: ReadonlyArray<Law> = [
     Effect.gen(function*() {
       const store = Services.makeBackingPersistenceStore(backend, yield* persistenceStoreId())
       yield* store.setMany([["a", { v: "a" }, undefined], ["b", { v: "b" }, undefined], ["a", { v: "a2" }, undefined]])
-      expect(yield* store.getMany(["b", "missing", "a", "b"])).toEqual([{ v: "b" }, undefined, { v: "a2" }, { v: "b" }])
+      expect(yield* store.getMany(["b", "missing", "a", "b"])).toStrictEqual([{ v: "b" }, undefined, { v: "a2" }, { v: "b" }])
     })),
 
   timedLaw("BackingPersistence: a time-to-live expires the entry on Effect's clock; no ttl means no expiry", ({

@@ -37,51 +37,93 @@ export const inexactJson = (value: unknown): string | undefined => {
   if (typeof value !== "object" || value === null) {
     return `the value is ${value === null ? "null" : typeof value === "string" ? "a string" : describeKind(value)}, not an object or array`
   }
-  return visit(value, "value", [])
+  const problem = visit(value, [])
+  if (problem === undefined) return undefined
+  let at = "value"
+  for (let i = problem.path.length - 1; i >= 0; i--) at = path(at, problem.path[i]!)
+  return problem.message(at)
 }
 
-const visit = (value: unknown, at: string, ancestors: Array<object>): string | undefined => {
+// Where a problem is, innermost key first (filled in on the way back up, so
+// that a value without problems never pays for building paths), and what it is.
+interface Problem {
+  readonly path: Array<string | number>
+  readonly message: (at: string) => string
+}
+
+const problemAt = (message: (at: string) => string): Problem => ({ path: [], message })
+
+const within = (key: string | number, problem: Problem): Problem => {
+  problem.path.push(key)
+  return problem
+}
+
+const visit = (value: unknown, ancestors: Array<object>): Problem | undefined => {
   switch (typeof value) {
     case "string":
     case "boolean":
       return undefined
     case "number":
-      return Number.isFinite(value) ? undefined : `${at} is ${value}, which JSON writes as null`
+      return Number.isFinite(value) ? undefined : problemAt((at) => `${at} is ${value}, which JSON writes as null`)
     case "object": {
       if (value === null) return undefined
-      if (ancestors.includes(value)) return `${at} refers back to an enclosing object (a cycle)`
-      const inner = [...ancestors, value]
+      if (ancestors.includes(value)) return problemAt((at) => `${at} refers back to an enclosing object (a cycle)`)
       if (Array.isArray(value)) {
-        if (Object.getPrototypeOf(value) !== Array.prototype) return `${at} is ${describeKind(value)}, not a plain array`
-        for (let i = 0; i < value.length; i++) {
-          if (!(i in value)) return `${path(at, i)} is a hole in a sparse array, which JSON writes as null`
-          const item: unknown = value[i]
-          if (item === undefined || typeof item === "function" || typeof item === "symbol") {
-            return `${path(at, i)} is ${describeKind(item)}, which JSON writes as null`
-          }
-          const problem = visit(item, path(at, i), inner)
-          if (problem !== undefined) return problem
+        if (Object.getPrototypeOf(value) !== Array.prototype) {
+          return problemAt((at) => `${at} is ${describeKind(value)}, not a plain array`)
         }
-        return undefined
+        ancestors.push(value)
+        try {
+          for (let i = 0; i < value.length; i++) {
+            if (!(i in value)) {
+              return within(i, problemAt((at) => `${at} is a hole in a sparse array, which JSON writes as null`))
+            }
+            const item: unknown = value[i]
+            if (item === undefined || typeof item === "function" || typeof item === "symbol") {
+              return within(i, problemAt((at) => `${at} is ${describeKind(item)}, which JSON writes as null`))
+            }
+            const problem = visit(item, ancestors)
+            if (problem !== undefined) return within(i, problem)
+          }
+          return undefined
+        } finally {
+          ancestors.pop()
+        }
       }
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) {
-        return `${at} is ${describeKind(value)}, which JSON writes as ${
-          "toJSON" in value ? "what its toJSON returns" : "a plain object"
-        }`
+        return problemAt((at) =>
+          `${at} is ${describeKind(value)}, which JSON writes as ${
+            "toJSON" in value ? "what its toJSON returns" : "a plain object"
+          }`
+        )
       }
-      if ("toJSON" in value) return `${at} has a toJSON method, so JSON writes what it returns instead`
-      if (Object.getOwnPropertySymbols(value).length > 0) return `${at} has symbol keys, which JSON drops`
-      for (const [key, item] of Object.entries(value)) {
-        if (item === undefined || typeof item === "function" || typeof item === "symbol") {
-          return `${path(at, key)} is ${describeKind(item)}, which JSON drops; omit the field or use null`
+      if ("toJSON" in value) {
+        return problemAt((at) => `${at} has a toJSON method, so JSON writes what it returns instead`)
+      }
+      if (Object.getOwnPropertySymbols(value).length > 0) {
+        return problemAt((at) => `${at} has symbol keys, which JSON drops`)
+      }
+      ancestors.push(value)
+      try {
+        for (const key in value) {
+          if (!Object.hasOwn(value, key)) continue
+          const item: unknown = (value as Record<string, unknown>)[key]
+          if (item === undefined || typeof item === "function" || typeof item === "symbol") {
+            return within(
+              key,
+              problemAt((at) => `${at} is ${describeKind(item)}, which JSON drops; omit the field or use null`)
+            )
+          }
+          const problem = visit(item, ancestors)
+          if (problem !== undefined) return within(key, problem)
         }
-        const problem = visit(item, path(at, key), inner)
-        if (problem !== undefined) return problem
+        return undefined
+      } finally {
+        ancestors.pop()
       }
-      return undefined
     }
     default:
-      return `${at} is ${describeKind(value)}, which JSON cannot encode`
+      return problemAt((at) => `${at} is ${describeKind(value)}, which JSON cannot encode`)
   }
 }
