@@ -107,6 +107,21 @@ export interface SweepOptions {
    * Called after each batch with the number of rows deleted so far.
    */
   readonly onProgress?: ((deleted: number) => void) | undefined
+  /**
+   * The share of the time a sweep spends deleting, above 0 and at most 1,
+   * counted from the sweep's start: whenever its batches have taken more
+   * than this share, it pauses until they are back to it, so that a large
+   * sweep leaves the rest to the application (on SQLite the thread it
+   * shares with the whole program, on a server the CPU and I/O it shares
+   * with every client). At the default, a batch that took 20 ms is followed
+   * by a 20 ms pause. A sweep never holds the thread for more than
+   * `sweepTurnMillis` at a time, whatever its share: behind its share, it
+   * runs batches back to back for that long, then lets every waiting fiber
+   * run first. `1` sweeps flat out in such turns. Backends that delete
+   * everything in one step ignore it.
+   * @default 0.5
+   */
+  readonly share?: number | undefined
 }
 
 /**
@@ -186,9 +201,11 @@ export const StorageBackend: Context.Service<StorageBackend, StorageBackend> = C
 export interface MakeOptions extends Omit<StorageBackend, "capabilities"> {
   readonly capabilities?: Partial<Capabilities> | undefined
   /**
-   * Coalesce `get`s of one namespace that are issued in the same tick (by
-   * concurrent fibers) into one `getMany` call: one round trip instead of one
-   * per caller. A lone `get` still goes to the backend's `get`.
+   * Coalesce concurrent `get`s into `getMany` calls: one round trip instead of
+   * one per caller. A `get` issued while no other `get` of this backend is in
+   * flight goes straight to the backend's `get`, so a lone caller never waits
+   * for a batch; `get`s of one namespace issued while another is in flight are
+   * collected in the same tick into one `getMany`.
    * @default true
    */
   readonly coalesceGets?: boolean | undefined
@@ -200,13 +217,17 @@ interface GetRequest extends Request.Request<Value | undefined, StorageError> {
 }
 const GetRequest = Request.of<GetRequest>()
 
-const coalescingResolver = (options: MakeOptions) =>
+const coalescingResolver = (
+  options: MakeOptions,
+  track: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+) =>
   RequestResolver.makeGrouped<GetRequest, string>({
     key: (entry) => entry.request.namespace,
     resolver: (entries, namespace) => {
       if (entries.length === 1) {
         const entry = entries[0]
-        return Effect.map(Effect.exit(options.get(namespace, entry.request.key)), (exit) => entry.completeUnsafe(exit))
+        return Effect.map(Effect.exit(track(options.get(namespace, entry.request.key))), (exit) =>
+          entry.completeUnsafe(exit))
       }
       const positions = new Map<string, number>()
       const keys: Array<string> = []
@@ -216,7 +237,7 @@ const coalescingResolver = (options: MakeOptions) =>
           keys.push(entry.request.key)
         }
       }
-      return Effect.map(Effect.exit(options.getMany(namespace, keys)), (exit) => {
+      return Effect.map(Effect.exit(track(options.getMany(namespace, keys))), (exit) => {
         for (const entry of entries) {
           entry.completeUnsafe(
             Exit.isSuccess(exit) ? Exit.succeed(exit.value[positions.get(entry.request.key)!]) : Exit.failCause(exit.cause)
@@ -260,10 +281,27 @@ const describe = (text: string): string => {
 export const make = (options: MakeOptions): StorageBackend => {
   const capabilities: Capabilities = { ...defaultCapabilities, ...options.capabilities }
   const { maxKeyBytes, maxValueBytes, nulInKeys } = capabilities
-  const resolver = options.coalesceGets === false ? undefined : coalescingResolver(options)
+  // Gets of this backend whose round trip has started and not ended. Only
+  // while one is pending is there anything to gain by waiting for company:
+  // a lone get skips the batching machinery (two fibers and a scheduler hop).
+  let inFlight = 0
+  const release = Effect.sync(() => {
+    inFlight--
+  })
+  const track = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      inFlight++
+      return Effect.ensuring(effect, release)
+    })
+  const resolver = options.coalesceGets === false ? undefined : coalescingResolver(options, track)
   const getOne = resolver === undefined
     ? options.get
-    : (namespace: string, key: string) => Effect.request(GetRequest({ namespace, key }), resolver)
+    : (namespace: string, key: string) =>
+      Effect.suspend(() =>
+        inFlight === 0
+          ? track(options.get(namespace, key))
+          : Effect.request(GetRequest({ namespace, key }), resolver)
+      )
 
   const checkText = (
     operation: string,
@@ -442,6 +480,17 @@ export const make = (options: MakeOptions): StorageBackend => {
       if (batchSize !== undefined && !(Number.isInteger(batchSize) && batchSize > 0)) {
         return fail("sweep", "InvalidValue", `sweep's batchSize must be a positive integer, got ${batchSize}.`, undefined)
       }
+      const share = sweepOptions?.share
+      if (share !== undefined && !(typeof share === "number" && share > 0 && share <= 1)) {
+        return fail(
+          "sweep",
+          "InvalidValue",
+          `sweep's share must be a number above 0 and at most 1 (the share of the time spent deleting), got ${
+            String(share)
+          }.`,
+          undefined
+        )
+      }
       return options.sweep(sweepOptions)
     }
   }
@@ -473,4 +522,106 @@ export const tryModify = <A extends Value, B extends Value>(
         key,
         cause
       })
+  })
+
+/**
+ * The share of the time a sweep spends deleting when the caller does not say
+ * (`SweepOptions.share`).
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const defaultSweepShare = 0.5
+
+/**
+ * The longest a sweep runs batches back to back before it lets every other
+ * waiting fiber run (`SweepOptions.share`), in milliseconds: on SQLite, whose
+ * statements hold the thread, the longest a sweep holds up the program.
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const sweepTurnMillis = 25
+
+// On the real clock, not Effect's Clock: the pause makes room for real work,
+// and a TestClock that never advances must not hold a sweep up.
+const pause = (millis: number): Effect.Effect<void> =>
+  Effect.callback<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * Runs a sweep one bounded batch at a time: the loop of every backend that
+ * deletes expired entries in batches.
+ *
+ * **Details**
+ *
+ * `deleteBatch(batchSize)` deletes at most `batchSize` expired entries and
+ * returns how many it deleted, or, for a backend that first looks the batch
+ * up and then deletes it, how many it deleted of how many it examined. The
+ * sweep ends with the first batch that examined fewer than `batchSize`
+ * (entries that expire meanwhile are left for the next sweep). After each
+ * batch `onProgress` hears the running total. The time the batches took is
+ * kept to the sweep's `share` of the time since it started, on the real
+ * clock: ahead of it, the sweep pauses; behind it, the next batch follows at
+ * once, until the sweep has run for `sweepTurnMillis`, when it lets the
+ * fibers waiting for the thread run first. Turns of several batches are what
+ * let a sweep on a busy single thread (SQLite) make progress: a fiber that
+ * gives way after each batch gets one batch in per round of every other
+ * fiber.
+ *
+ * @example
+ * ```ts
+ * import { StorageBackend } from "@effect-persist/core"
+ * import { Effect } from "effect"
+ *
+ * let expired = 2500
+ * const deleteBatch = (batchSize: number) =>
+ *   Effect.sync(() => {
+ *     const deleted = Math.min(batchSize, expired)
+ *     expired -= deleted
+ *     return deleted
+ *   })
+ * const total = await Effect.runPromise(StorageBackend.sweepInBatches({ batchSize: 1000 }, deleteBatch))
+ * console.log(total) // 2500, in batches of 1000, 1000 and 500
+ * ```
+ *
+ * @category constructors
+ * @since 0.1.0
+ */
+export const sweepInBatches = <E, R>(
+  options: SweepOptions | undefined,
+  deleteBatch: (
+    batchSize: number
+  ) => Effect.Effect<number | { readonly deleted: number; readonly examined: number }, E, R>
+): Effect.Effect<number, E, R> =>
+  Effect.suspend(() => {
+    const batchSize = options?.batchSize ?? 1000
+    const share = options?.share ?? defaultSweepShare
+    const started = performance.now()
+    // Time spent in batches so far, and when the current turn began.
+    let busy = 0
+    let turnStarted = started
+    let deleted = 0
+    const newTurn = Effect.suspend(() => {
+      turnStarted = performance.now()
+      return next()
+    })
+    const next = (): Effect.Effect<number, E, R> =>
+      Effect.suspend(() => {
+        const batchStarted = performance.now()
+        return Effect.flatMap(deleteBatch(batchSize), (batch) => {
+          const now = performance.now()
+          busy += now - batchStarted
+          deleted += typeof batch === "number" ? batch : batch.deleted
+          options?.onProgress?.(deleted)
+          if ((typeof batch === "number" ? batch : batch.examined) < batchSize) return Effect.succeed(deleted)
+          const ahead = busy / share - (now - started)
+          if (ahead > 0) return Effect.andThen(pause(ahead), newTurn)
+          if (now - turnStarted < sweepTurnMillis) return next()
+          return Effect.andThen(Effect.yieldNow, newTurn)
+        })
+      })
+    return next()
   })
