@@ -109,6 +109,9 @@ const buffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.by
 
 const keyBytes = (text: string): Buffer => buffer(KeyCodec.encode(text))
 
+// Rows per delete of a MySQL sweep batch: 2 parameters each, plus 1.
+const sweepDeleteRows = 4096
+
 /**
  * A value as it is stored: strings as their UTF-8 bytes (PostgreSQL `bytea`,
  * MySQL `LONGBLOB`), or on SQLite as text, as `@effect-persist/sqlite` stores
@@ -529,18 +532,25 @@ export const make = (
             )
         }),
       sweep: (sweepOptions) =>
-        Effect.gen(function*() {
-          const batchSize = sweepOptions?.batchSize ?? 1000
-          const at = yield* now
-          let deleted = 0
-          while (true) {
-            const result = yield* run("sweep", execute(k, Statements.bind(q.sweep, [at, batchSize])))
-            const batch = Number(result.numAffectedRows ?? 0n)
-            deleted += batch
-            sweepOptions?.onProgress?.(deleted)
-            if (batch < batchSize) return deleted
-          }
-        })
+        Effect.flatMap(now, (at) =>
+          StorageBackend.sweepInBatches(sweepOptions, (batchSize) =>
+            Effect.gen(function*() {
+              const result = yield* run("sweep", execute(k, Statements.bind(q.sweep, [at, batchSize])))
+              if (spec.name !== "mysql") return Number(result.numAffectedRows ?? 0n)
+              // On MySQL the batch is the primary keys of up to batchSize
+              // expired rows, deleted next (see Statements.sweep).
+              const expired = result.rows as ReadonlyArray<{ readonly namespace: unknown; readonly key: unknown }>
+              let deleted = 0
+              for (let start = 0; start < expired.length; start += sweepDeleteRows) {
+                const end = Math.min(expired.length, start + sweepDeleteRows)
+                const params: Array<unknown> = []
+                for (let i = start; i < end; i++) params.push(expired[i]!.namespace, expired[i]!.key)
+                params.push(at)
+                const removed = yield* run("sweep", execute(k, Statements.bind(q.sweepDelete(end - start), params)))
+                deleted += Number(removed.numAffectedRows ?? 0n)
+              }
+              return { deleted, examined: expired.length }
+            })))
     })
   })
 

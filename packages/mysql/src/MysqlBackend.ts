@@ -533,22 +533,35 @@ export const make = (
           key
         )
       },
+      // A batch is the primary keys of up to batchSize expired rows, then
+      // deletes of those keys. It may delete fewer than it selected (a writer
+      // or another sweeper got there first); whether to go on depends on
+      // how many it selected.
       sweep: (sweepOptions) =>
         once(
           "sweep",
-          Effect.gen(function*() {
-            const batchSize = sweepOptions?.batchSize ?? 1000
-            const now = yield* nowMillis
-            let deleted = 0
-            while (true) {
-              const batch = affectedRows(
-                yield* execute(q.sweep(batchSize), [now]).pipe(Effect.retry({ while: retryable, times: retries }))
-              )
-              deleted += batch
-              sweepOptions?.onProgress?.(deleted)
-              if (batch < batchSize) return deleted
-            }
-          })
+          Effect.flatMap(nowMillis, (now) =>
+            StorageBackend.sweepInBatches(sweepOptions, (batchSize) =>
+              Effect.gen(function*() {
+                const expired = yield* rows(q.sweepSelect(batchSize), [now]).pipe(
+                  Effect.retry({ while: retryable, times: retries })
+                )
+                let deleted = 0
+                for (let start = 0; start < expired.length; start += Statements.rowsPerSweepDelete) {
+                  const end = Math.min(expired.length, start + Statements.rowsPerSweepDelete)
+                  const size = Statements.bucket(end - start)
+                  const params: Array<unknown> = []
+                  for (let i = start; i < start + size; i++) {
+                    const [ns, key] = expired[Math.min(i, end - 1)]!
+                    params.push(ns, key)
+                  }
+                  params.push(now)
+                  deleted += affectedRows(
+                    yield* execute(q.sweepDelete(size), params).pipe(Effect.retry({ while: retryable, times: retries }))
+                  )
+                }
+                return { deleted, examined: expired.length }
+              })))
         )
     })
 

@@ -150,8 +150,21 @@ layer(adminLayer(url), { excludeTestServices: true })("MysqlBackend", (it) => {
       const prefix = yield* explain(q.keysRange, [ns, Buffer.from("k001"), Buffer.from("k002"), 0])
       expect(prefix.key).toBe("PRIMARY")
       expect(prefix.type).toBe("range")
-      const sweep = yield* explain(q.sweep(100), [Date.now()])
+      const sweep = yield* explain(q.sweepSelect(100), [Date.now()])
       expect(sweep.key).toBe(`${table}_expires_at`)
+      // Read in index order: no sort of every expired row on each batch.
+      expect(String(sweep.Extra)).not.toContain("filesort")
+      // As if every entry with an expiry had expired: the index on expires_at
+      // would then match thousands of rows, the primary key two.
+      const sweepDelete = yield* explain(q.sweepDelete(2), [
+        ns,
+        Buffer.from("k00010"),
+        ns,
+        Buffer.from("k00012"),
+        Number.MAX_SAFE_INTEGER
+      ])
+      expect(sweepDelete.key).toBe("PRIMARY")
+      expect(sweepDelete.type).toBe("range")
       for (const ns of ["explain-a", "explain-b", "explain-c"]) yield* backend.clear(ns)
     }))
 

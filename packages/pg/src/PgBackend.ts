@@ -414,18 +414,12 @@ export const make = (
           )
         }),
       sweep: (sweepOptions) =>
-        Effect.gen(function*() {
-          const batchSize = sweepOptions?.batchSize ?? 1000
-          const at = yield* now
-          let deleted = 0
-          while (true) {
-            const result = yield* run("sweep", execute(q.sweep, [at, Statements.int8(batchSize)]))
-            const batch = (result as { readonly rowCount: number }).rowCount
-            deleted += batch
-            sweepOptions?.onProgress?.(deleted)
-            if (batch < batchSize) return deleted
-          }
-        })
+        Effect.flatMap(now, (at) =>
+          StorageBackend.sweepInBatches(sweepOptions, (batchSize) =>
+            Effect.map(
+              run("sweep", execute(q.sweep, [at, Statements.int8(batchSize)])),
+              (result) => (result as { readonly rowCount: number }).rowCount
+            )))
     })
   })
 

@@ -150,10 +150,13 @@ export const make = (db: Kysely<any>, spec: Spec, table: string, readLimit: numb
 
   const sweep = (): Compilable => {
     if (spec.name === "mysql") {
-      // Oldest expiry first through the expires_at index, which carries the
-      // primary key, so the order is total (safe for statement-based replication).
-      return db.deleteFrom(table).where("expires_at", "<=", slot(0))
-        .orderBy("expires_at").orderBy("namespace").orderBy("key").limit(slot(1))
+      // The first of two steps (see sweepDelete): the primary keys of one
+      // batch, oldest expiry first, read from the expires_at index alone.
+      // `DELETE ... ORDER BY expires_at, namespace, key LIMIT n`, the total
+      // order statement-based replication needs, makes MariaDB sort every
+      // expired row on each batch (1.7 s per batch at 100,000 expired rows).
+      return db.selectFrom(table).select(["namespace", "key"]).where("expires_at", "<=", slot(0))
+        .orderBy("expires_at").limit(slot(1))
     }
     if (spec.name === "pg") {
       // SKIP LOCKED passes over rows a writer holds, so a sweep never waits for
@@ -218,8 +221,26 @@ export const make = (db: Kysely<any>, spec: Spec, table: string, readLimit: numb
     sizeFrom: size("from"),
     /** namespace, low, high, now → n */
     sizeRange: size("range"),
-    /** now, batch size: deletes one bounded batch of expired rows of every namespace. */
-    sweep: template(sweep())
+    /**
+     * now, batch size: deletes one bounded batch of expired rows of every
+     * namespace; on MySQL, selects the primary keys of that batch → namespace, key.
+     */
+    sweep: template(sweep()),
+    /**
+     * MySQL: `count` pairs of namespace and key, then now. Deletes those rows
+     * that are still expired (a row written again since is kept), by primary key.
+     */
+    sweepDelete: cached((count) =>
+      template(
+        db.deleteFrom(table).where((eb: any) =>
+          eb(
+            eb.refTuple("namespace", "key"),
+            "in",
+            Array.from({ length: count }, (_, i) => eb.tuple(slot(2 * i), slot(2 * i + 1)))
+          )
+        ).where("expires_at", "<=", slot(2 * count))
+      )
+    )
   }
 }
 

@@ -30,6 +30,9 @@ export const rowsPerInsert = 512
 /** Keys per `getMany` statement: 1 placeholder each, plus 2. @internal */
 export const keysPerSelect = 4096
 
+/** Rows per sweep delete: 2 placeholders each, plus 1. @internal */
+export const rowsPerSweepDelete = 4096
+
 /** Protocol bytes per row besides its namespace, key and value. @internal */
 export const rowOverhead = 64
 
@@ -122,14 +125,27 @@ export const make = (table: string) => {
     sizeRange: `SELECT COUNT(*) FROM ${t} WHERE \`namespace\` = ? AND \`key\` >= ? AND \`key\` < ? AND ${live}`,
     sizeFrom: `SELECT COUNT(*) FROM ${t} WHERE \`namespace\` = ? AND \`key\` >= ? AND ${live}`,
     /**
-     * One bounded batch, oldest expiry first, served by the `expires_at`
-     * index (which carries the primary key, so the order is total and the
-     * statement is safe for statement-based replication). The batch size is
-     * part of the text: mysql2 binds numbers as DOUBLE, which MySQL 8 refuses
-     * for `LIMIT`.
+     * The primary keys of one bounded batch of expired rows, oldest expiry
+     * first, read from the `expires_at` index alone. A sweep is two
+     * statements because `DELETE ... ORDER BY expires_at, namespace, key
+     * LIMIT n` (the total order statement-based replication needs) makes
+     * MariaDB sort every expired row on each batch: 1.7 s per batch of 1,000
+     * at 100,000 expired rows, against under 1 ms for this and 24 ms for the
+     * delete by primary key. The batch size is part of the text: mysql2 binds
+     * numbers as DOUBLE, which MySQL 8 refuses for `LIMIT`.
      */
-    sweep: cached((batchSize) =>
-      `DELETE FROM ${t} WHERE \`expires_at\` <= ? ORDER BY \`expires_at\`, \`namespace\`, \`key\` LIMIT ${batchSize}`
+    sweepSelect: cached((batchSize) =>
+      `SELECT \`namespace\`, \`key\` FROM ${t} WHERE \`expires_at\` <= ? ORDER BY \`expires_at\` LIMIT ${batchSize}`
+    ),
+    /**
+     * Deletes `count` rows by primary key (`count` a power of two, padded with
+     * repeats), each only if it is still expired: a row written again since
+     * the select is kept. Deterministic, so safe for statement-based replication.
+     */
+    sweepDelete: cached((count) =>
+      `DELETE FROM ${t} WHERE (\`namespace\`, \`key\`) IN (${
+        Array.from({ length: count }, () => "(?, ?)").join(", ")
+      }) AND \`expires_at\` <= ?`
     )
   }
 }
