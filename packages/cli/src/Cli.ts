@@ -199,6 +199,12 @@ const sweep = Command.make("sweep", {
   batchSize: Flag.Int("batch-size").pipe(
     Flag.withDescription("Rows deleted per statement (default 1000)."),
     Flag.withDefault(1000)
+  ),
+  share: Flag.Finite("share").pipe(
+    Flag.withDescription(
+      "Share of the time spent deleting, above 0 and at most 1; the sweep pauses between batches to leave the rest to the database's other clients (default 0.5; 1 sweeps flat out)."
+    ),
+    Flag.withDefault(0.5)
   )
 }, (config) =>
   withDatabase(config.url, ({ target, dialect, sql }) =>
@@ -214,6 +220,7 @@ const sweep = Command.make("sweep", {
       const started = Date.now()
       const deleted = yield* backend.sweep({
         batchSize: config.batchSize,
+        share: config.share,
         onProgress: (done) => {
           if (config.json) return
           if (tty) process.stderr.write(`\rsweeping ${progressBar(done, Math.max(total, done))}`)

@@ -96,7 +96,11 @@ describe("effect-persist command on SQLite", () => {
       { namespace: "kv:settings", entries: 5, bytes: 5 * 3, expired: 0 }
     ])
 
-    const sweep = await cli(["sweep", "--url", url, "--batch-size", "1000"])
+    const refused = await cli(["sweep", "--url", url, "--share", "0"])
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain("share must be a number above 0 and at most 1")
+
+    const sweep = await cli(["sweep", "--url", url, "--batch-size", "1000", "--share", "1"])
     expect(sweep.code).toBe(0)
     expect(sweep.stdout).toContain("deleted 2500 expired entries")
     expect(sweep.stderr).toContain("2500 of 2500")
