@@ -256,14 +256,34 @@ const app = async (packed: ReadonlyArray<Packed>, env: NodeJS.ProcessEnv): Promi
   log(`app: npm installed ${names.join(", ")}`)
 
   // Until @effect/sql-sqlite-node and @effect/sql-mysql2 have releases for
-  // effect 4.1, their imports of effect/unstable/* fail. When this stops being
-  // true, drop the patches (and this check).
-  const unpatched = await run(process.execPath, ["-e", `await import("${scope}/sqlite")`], { cwd: dir, env, allowFailure: true })
+  // effect 4.1, their imports of effect/unstable/* fail. The SQLite backend on
+  // its own connection never loads the client, so it works unpatched; Effect's
+  // client (layerClient) fails with a typed error that says what to run. When
+  // the client loads unpatched, drop the patches (and this check).
+  const unpatchedProgram = `
+    import { SqliteBackend } from "${scope}/sqlite"
+    import { Effect, Layer } from "effect"
+    const filename = ${JSON.stringify(join(dir, "unpatched.db"))}
+    const value = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const backend = yield* SqliteBackend.open({ filename, autoMigrate: true })
+      yield* backend.set("app", "greeting", "hello unpatched", undefined)
+      return yield* backend.get("app", "greeting")
+    })))
+    console.log("backend: " + value)
+    const error = await Effect.runPromise(Effect.flip(Effect.scoped(Layer.build(SqliteBackend.layerClient({ filename })))))
+    console.log(error._tag + ": " + error.message)
+  `
+  const unpatched = await run(process.execPath, ["--input-type=module", "-e", unpatchedProgram], { cwd: dir, env, allowFailure: true })
   check(
-    unpatched.code !== 0 && unpatched.output.includes("unstable"),
-    `@effect-persist/sqlite imported without the patch; the patches may be obsolete:\n${unpatched.output}`
+    unpatched.code === 0 && unpatched.output.includes("backend: hello unpatched"),
+    `SqliteBackend.open failed without the patch, which it must not need:\n${unpatched.output}`
   )
-  log(`app: as expected, unpatched @effect/sql-sqlite-node fails: ${unpatched.output.split("\n").find((l) => l.includes("unstable"))?.trim()}`)
+  const clientError = unpatched.output.split("\n").find((line) => line.startsWith("ConfigurationError: "))
+  check(
+    clientError !== undefined && clientError.includes("unstable") && clientError.includes("patches/apply.mjs"),
+    `SqliteBackend.layerClient without the patch did not fail with the ConfigurationError that names the fix; the patches may be obsolete:\n${unpatched.output}`
+  )
+  log(`app: unpatched, SqliteBackend.open works and layerClient says: ${clientError!.slice(0, 200)}…`)
   for (const name of [`${scope}/sqlite`, `${scope}/mysql`]) {
     const command = ["node_modules/" + name + "/patches/apply.mjs"]
     const first = await run(process.execPath, command, { cwd: dir, env })

@@ -1,11 +1,12 @@
 /**
- * The SQLite backend: effect-persist's embedded default, on `node:sqlite`
- * through `@effect/sql-sqlite-node`.
+ * The SQLite backend: effect-persist's embedded default, on `node:sqlite`:
+ * its own connection to a file, or an `@effect/sql-sqlite-node` client the
+ * application already has.
  *
  * @since 0.1.0
  */
 import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,7 +17,8 @@ import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { waitForLock } from "./internal/busy.ts"
 import { classify, detail } from "./internal/classify.ts"
-import * as Client from "./internal/client.ts"
+import * as Connection from "./internal/connection.ts"
+import * as Driver from "./internal/driver.ts"
 import * as Statements from "./internal/statements.ts"
 import * as SqliteMigrator from "./SqliteMigrator.ts"
 
@@ -95,6 +97,9 @@ export const maxKeyBytes = 64 * 1024
  */
 export const maxValueBytes = 1_000_000_000 - 3 * maxKeyBytes
 
+const busyMillisOf = (busyTimeout: Duration.Input | undefined): number =>
+  Duration.toMillis(Duration.fromInputUnsafe(busyTimeout ?? "5 seconds"))
+
 const migrateCommand = (filename: string | undefined, table: string) =>
   `effect-persist migrate --url sqlite:${filename ?? "<file>"}${table === Migrator.defaultTable ? "" : ` --table ${table}`}`
 
@@ -107,6 +112,13 @@ const migrateCommand = (filename: string | undefined, table: string) =>
  * no DDL otherwise. Every statement's text is fixed per table and batch
  * size, so the client's prepared-statement cache serves every call.
  *
+ * **When to use**
+ *
+ * When the application already has a SQLite `SqlClient` and the entries
+ * should live in its database. A backend that opens its own file (`layer`,
+ * `open`) runs prepared `node:sqlite` statements without `SqlClient` in
+ * between, which makes single-key calls several times faster.
+ *
  * @category constructors
  * @since 0.1.0
  */
@@ -117,12 +129,29 @@ export const make = (
   StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError,
   SqlClient.SqlClient
 > =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => makeOn(Connection.fromClient(sql.withoutTransforms()), options, { coalesceGets: true })
+  )
+
+const makeOn = (
+  connection: Connection.Connection,
+  options: (Options & { readonly filename?: string | undefined }) | undefined,
+  tuning: {
+    /**
+     * Worth it only where a statement has a real cost of its own: `SqlClient`'s
+     * overhead per statement is what a batch saves. On the backend's own
+     * synchronous connection nothing is ever in flight, so there is nothing to
+     * gain and the check itself would be the only cost.
+     */
+    readonly coalesceGets: boolean
+  }
+) =>
   Effect.gen(function*() {
-    const sql = (yield* SqlClient.SqlClient).withoutTransforms()
     const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
     const migrations = yield* SqliteMigrator.migrations
-    const busyMillis = Duration.toMillis(Duration.fromInputUnsafe(options?.busyTimeout ?? "5 seconds"))
-    const migrationDriver = SqliteMigrator.driver(sql)
+    const busyMillis = busyMillisOf(options?.busyTimeout)
+    const migrationDriver = Driver.make(connection)
     if (options?.autoMigrate) {
       yield* Migrator.migrate(migrationDriver, migrations, { table })
     }
@@ -149,7 +178,7 @@ export const make = (
             key
           }))
 
-    const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
+    const { rows, run: exec, transaction: inTransaction } = connection
     const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value =>
       Number(kind) === 0 ? String(value) : value as Uint8Array
 
@@ -162,12 +191,10 @@ export const make = (
       return [low, KeyCodec.prefixUpperBound(low)] as const
     }
 
-    const inTransaction = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      sql.withTransaction(effect).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE"))
-
     return StorageBackend.make({
       dialect,
       capabilities: { maxKeyBytes, maxValueBytes, durable: options?.filename !== ":memory:" },
+      coalesceGets: tuning.coalesceGets,
       get: (namespace, key) =>
         run(
           "get",
@@ -201,10 +228,7 @@ export const make = (
       set: (namespace, key, value, expiresAt) =>
         run(
           "set",
-          Effect.asVoid(
-            sql.unsafe(q.set, [KeyCodec.encode(namespace), KeyCodec.encode(key), ...encodeValue(value), expiresAt ?? null])
-              .raw
-          ),
+          exec(q.set, [KeyCodec.encode(namespace), KeyCodec.encode(key), ...encodeValue(value), expiresAt ?? null]),
           namespace,
           key
         ),
@@ -217,7 +241,7 @@ export const make = (
           for (const entry of chunk) {
             params.push(ns, KeyCodec.encode(entry.key), ...encodeValue(entry.value), entry.expiresAt ?? null)
           }
-          chunks.push(sql.unsafe(q.setMany(chunk.length), params).raw)
+          chunks.push(exec(q.setMany(chunk.length), params))
         }
         const all = Effect.asVoid(Effect.all(chunks, { discard: true }))
         return run("setMany", chunks.length === 1 ? all : inTransaction(all), namespace)
@@ -225,21 +249,17 @@ export const make = (
       remove: (namespace, key) =>
         run(
           "remove",
-          Effect.asVoid(sql.unsafe(q.remove, [KeyCodec.encode(namespace), KeyCodec.encode(key)]).raw),
+          exec(q.remove, [KeyCodec.encode(namespace), KeyCodec.encode(key)]),
           namespace,
           key
         ),
-      clear: (namespace) => run("clear", Effect.asVoid(sql.unsafe(q.clear, [KeyCodec.encode(namespace)]).raw), namespace),
+      clear: (namespace) => run("clear", exec(q.clear, [KeyCodec.encode(namespace)]), namespace),
       clearPrefix: (namespace, prefix) => {
         const [low, high] = range(prefix)!
         const ns = KeyCodec.encode(namespace)
         return run(
           "clearPrefix",
-          Effect.asVoid(
-            high === undefined
-              ? sql.unsafe(q.clearFrom, [ns, low]).raw
-              : sql.unsafe(q.clearRange, [ns, low, high]).raw
-          ),
+          high === undefined ? exec(q.clearFrom, [ns, low]) : exec(q.clearRange, [ns, low, high]),
           namespace,
           prefix
         )
@@ -283,54 +303,65 @@ export const make = (
           let called = false
           return run(
             "modify",
-            inTransaction(Effect.gen(function*() {
-              const now = yield* Clock.currentTimeMillis
+            inTransaction(Effect.flatMap(Clock.currentTimeMillis, (now) => {
               const ns = KeyCodec.encode(namespace)
               const k = KeyCodec.encode(key)
-              const current = yield* rows(q.get, [ns, k, now])
-              if (current.length === 0) return undefined
-              called = true
-              const next = yield* f(decodeValue(current[0]![0], current[0]![1]))
-              const [value, kind] = encodeValue(next)
-              yield* sql.unsafe(q.update, [value, kind, ns, k]).raw
-              return next
+              return Effect.flatMap(rows(q.get, [ns, k, now]), (current) => {
+                if (current.length === 0) return Effect.undefined
+                called = true
+                return Effect.flatMap(f(decodeValue(current[0]![0], current[0]![1])), (next) => {
+                  const [value, kind] = encodeValue(next)
+                  return Effect.as(exec(q.update, [value, kind, ns, k]), next)
+                })
+              })
             })),
             namespace,
             key,
             () => !called
           )
         }),
+      // Each batch waits for the lock on its own: running the whole sweep
+      // again would miscount the rows already deleted.
       sweep: (sweepOptions) =>
-        Effect.gen(function*() {
-          const batchSize = sweepOptions?.batchSize ?? 1000
-          const now = yield* Clock.currentTimeMillis
-          let deleted = 0
-          while (true) {
-            // Each batch waits for the lock on its own: running the whole
-            // sweep again would miscount the rows already deleted.
-            const batch = (yield* run("sweep", rows(q.sweep, [now, batchSize]))).length
-            deleted += batch
-            sweepOptions?.onProgress?.(deleted)
-            if (batch < batchSize) return deleted
-            // A statement holds the thread while it runs; without a yield
-            // the fiber would go on to the next batch and keep every other
-            // fiber waiting until the whole sweep is done.
-            yield* Effect.yieldNow
-          }
-        })
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          StorageBackend.sweepInBatches(
+            sweepOptions,
+            (batchSize) => Effect.map(run("sweep", rows(q.sweep, [now, batchSize])), (deleted) => deleted.length)
+          ))
     })
   })
 
+// @effect/sql-sqlite-node is loaded by the one function that builds its
+// client, and only when that runs: a backend on its own connection (`layer`,
+// `open`) never loads it, so it works without the import-path patch the
+// client's only release needs on effect 4.1.
+const loadClient = Effect.tryPromise({
+  try: () => import("./internal/client.ts"),
+  catch: (cause) =>
+    new StorageError.ConfigurationError({
+      option: "@effect/sql-sqlite-node",
+      message: `@effect/sql-sqlite-node could not be loaded (${
+        cause instanceof Error ? cause.message.split("\n")[0] : String(cause)
+      }). Its release 4.0.0-beta.102 needs the import-path patch this package ships to run on effect 4.1: run \`node node_modules/@effect-persist/sqlite/patches/apply.mjs\` after installing (see the package's README). SqliteBackend.layer and open do not need it.`
+    })
+})
+
 /**
- * Opens a SQLite database file with the settings a real file database needs:
+ * Opens a SQLite database file as Effect's `SqlClient`
+ * (`@effect/sql-sqlite-node`), with the settings a real file database needs:
  * WAL journal, a busy timeout, and `synchronous = NORMAL`, each overridable.
+ * For `layerFromClient`, or for an application that wants the client itself;
+ * the backend's own `layer` and `open` do not use it. On effect 4.1 it needs
+ * the import-path patch described in the package's README, and fails with a
+ * `ConfigurationError` that says so when it is missing.
  *
  * @category layers
  * @since 0.1.0
  */
 export const layerClient = (
   options: Pick<FileOptions, "filename" | "busyTimeout" | "journalMode" | "synchronous">
-): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StorageError.ConfigurationError> => Client.layer(options)
+): Layer.Layer<SqliteClient.SqliteClient | SqlClient.SqlClient, StorageError.ConfigurationError> =>
+  Layer.unwrap(Effect.map(loadClient, (Client) => Client.layer(options)))
 
 /**
  * Provides the backend on the `SqlClient` in context.
@@ -370,14 +401,7 @@ export const layer = (
   StorageBackend.StorageBackend,
   StorageError.SchemaVersionError | StorageError.MigrationError | StorageError.ConfigurationError
 > =>
-  // The table name is checked before the file is opened: an unusable name
-  // must not create the file or switch its journal mode.
-  Layer.unwrap(Effect.as(
-    Migrator.validateTableName(options.table ?? Migrator.defaultTable),
-    Layer.effect(StorageBackend.StorageBackend)(make(options)).pipe(
-      Layer.provide(Client.layer({ ...options, waitOnThread: false }))
-    )
-  ))
+  Layer.effect(StorageBackend.StorageBackend)(open(options))
 
 /**
  * Provides Effect's `KeyValueStore` on a SQLite file.
@@ -432,7 +456,14 @@ export const open = (
   Scope.Scope
 > =>
   Effect.gen(function*() {
+    // The table name is checked before the file is opened: an unusable name
+    // must not create the file or switch its journal mode.
     yield* Migrator.validateTableName(options.table ?? Migrator.defaultTable)
-    const client = yield* Layer.build(Client.layer({ ...options, waitOnThread: false }))
-    return yield* Effect.provideContext(make(options), client)
+    const connection = yield* Connection.open({
+      filename: options.filename,
+      busyMillis: busyMillisOf(options.busyTimeout),
+      journalMode: options.journalMode,
+      synchronous: options.synchronous
+    })
+    return yield* makeOn(connection, options, { coalesceGets: false })
   })

@@ -8,12 +8,9 @@
 import { Migrator, StorageError } from "@effect-persist/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as SqlClient from "effect/sql/SqlClient"
-import * as SqlError from "effect/sql/SqlError"
-import { waitForLock } from "./internal/busy.ts"
-import { detail } from "./internal/classify.ts"
-import * as Client from "./internal/client.ts"
+import * as Connection from "./internal/connection.ts"
+import * as Driver from "./internal/driver.ts"
 import { files } from "./internal/migrations.ts"
 import { quoteIdentifier } from "./internal/statements.ts"
 
@@ -25,14 +22,6 @@ import { quoteIdentifier } from "./internal/statements.ts"
  */
 export const migrations: Effect.Effect<ReadonlyArray<Migrator.Migration>, StorageError.MigrationError> = Migrator
   .fromFiles(files)
-
-const failed = (message: string, version?: number) => (cause: unknown) =>
-  new StorageError.MigrationError({
-    reason: "Failed",
-    version,
-    message: `${message}: ${detail(cause) ?? String(cause)}`,
-    cause
-  })
 
 /**
  * Options of the migration driver.
@@ -63,78 +52,8 @@ export interface DriverOptions {
  * @category constructors
  * @since 0.1.0
  */
-export const driver = (sql: SqlClient.SqlClient, options?: DriverOptions): Migrator.MigrationDriver => {
-  const tracking = quoteIdentifier(Migrator.trackingTable)
-  const lockMillis = Duration.toMillis(Duration.fromInputUnsafe(options?.lockTimeout ?? "1 minute"))
-  return {
-    dialect: "sqlite",
-    quoteIdentifier,
-    withLock: (body) =>
-      Effect.suspend(() => {
-        // BEGIN IMMEDIATE is tried again while another connection holds the
-        // lock, without holding the thread; the migrations themselves run once.
-        let started = false
-        return waitForLock(
-          sql.withTransaction(Effect.andThen(Effect.sync(() => started = true), body)).pipe(
-            Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE")
-          ),
-          lockMillis,
-          () => !started
-        )
-      }).pipe(
-        Effect.mapError((cause) =>
-          cause instanceof SqlError.SqlError
-            ? new StorageError.MigrationError({
-              reason: "Lock",
-              message: `Could not take SQLite's write lock for migrating: ${detail(cause) ?? cause.message}`,
-              cause
-            })
-            : cause
-        )
-      ),
-    ensureTrackingTable: sql.unsafe(
-      `CREATE TABLE IF NOT EXISTS ${tracking} (
-  table_name TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  name TEXT NOT NULL,
-  checksum TEXT NOT NULL,
-  applied_at TEXT NOT NULL,
-  PRIMARY KEY (table_name, version)
-)`
-    ).raw.pipe(Effect.asVoid, Effect.mapError(failed("Could not create the migration tracking table"))),
-    applied: (table) =>
-      Effect.gen(function*() {
-        const exists = yield* sql.unsafe(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`, [
-          Migrator.trackingTable
-        ]).values
-        if (exists.length === 0) return []
-        const rows = yield* sql.unsafe(
-          `SELECT version, name, checksum, applied_at FROM ${tracking} WHERE table_name = ? ORDER BY version`,
-          [table]
-        ).values
-        return rows.map(([version, name, checksum, appliedAt]) => ({
-          version: Number(version),
-          name: String(name),
-          checksum: String(checksum),
-          appliedAt: new Date(String(appliedAt))
-        }))
-      }).pipe(Effect.mapError(failed("Could not read the migration tracking table"))),
-    apply: (table, migration, statements) =>
-      sql.withTransaction(Effect.gen(function*() {
-        // Prepared rather than `.unprepared`: the client's unprepared path
-        // throws SQLite's prepare errors (a typo, a missing table) as defects.
-        for (const statement of statements) {
-          yield* sql.unsafe(statement).raw
-        }
-        yield* sql.unsafe(
-          `INSERT INTO ${tracking} (table_name, version, name, checksum, applied_at) VALUES (?, ?, ?, ?, ?)`,
-          [table, migration.version, migration.name, migration.checksum, new Date().toISOString()]
-        ).raw
-      })).pipe(
-        Effect.mapError(failed(`Migration ${String(migration.version).padStart(4, "0")}_${migration.name} failed`, migration.version))
-      )
-  }
-}
+export const driver = (sql: SqlClient.SqlClient, options?: DriverOptions): Migrator.MigrationDriver =>
+  Driver.make(Connection.fromClient(sql), options)
 
 /**
  * Options of `migrate` and `status`.
@@ -213,6 +132,7 @@ export const migrateFile = (
   filename: string,
   options?: MigrateOptions
 ): Effect.Effect<Migrator.MigrateResult, StorageError.MigrationError | StorageError.ConfigurationError> =>
-  migrate(options).pipe(
-    Effect.provide(Client.layer({ filename }).pipe(Layer.fresh))
-  )
+  Effect.scoped(Effect.gen(function*() {
+    const connection = yield* Connection.open({ filename, busyMillis: 5000 })
+    return yield* Migrator.migrate(Driver.make(connection, options), yield* migrations, options)
+  }))

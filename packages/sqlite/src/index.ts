@@ -1,6 +1,7 @@
 /**
- * effect-persist on SQLite, through `@effect/sql-sqlite-node` (`node:sqlite`):
- * the backend with its layers, and the migrations with their runner.
+ * effect-persist on SQLite (`node:sqlite`): the backend with its layers, on
+ * its own connection or on an `@effect/sql-sqlite-node` client, and the
+ * migrations with their runner.
  *
  * @since 0.1.0
  */

@@ -2,10 +2,11 @@ import { Migrator, StorageBackend, StorageError } from "@effect-persist/core"
 import { SqliteBackend, SqliteMigrator } from "@effect-persist/sqlite"
 import { describe, expect, it } from "@effect/vitest"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Effect, Exit, Layer } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import { execFile } from "node:child_process"
-import { mkdtempSync, readFileSync, readdirSync } from "node:fs"
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
+import { DatabaseSync } from "node:sqlite"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { promisify } from "node:util"
@@ -57,6 +58,68 @@ describe("SQLite backend", () => {
         yield* pragmas({ filename: freshFile(), journalMode: "delete", busyTimeout: "250 millis", synchronous: "full" })
       ).toEqual([[["delete"]], [[250]], [[2]]])
     }))
+
+  it.effect("a backend on its own file switches it to WAL unless told otherwise; a bad file is a ConfigurationError", () =>
+    Effect.gen(function*() {
+      const journalOf = (options: Omit<SqliteBackend.FileOptions, "filename">) =>
+        Effect.scoped(Effect.gen(function*() {
+          const filename = freshFile()
+          yield* SqliteBackend.open({ filename, autoMigrate: true, ...options })
+          const other = new DatabaseSync(filename)
+          try {
+            return other.prepare("PRAGMA journal_mode").get()
+          } finally {
+            other.close()
+          }
+        }))
+      expect(yield* journalOf({})).toEqual({ journal_mode: "wal" })
+      expect(yield* journalOf({ journalMode: "delete" })).toEqual({ journal_mode: "delete" })
+      const notADatabase = join(mkdtempSync(join(tmpdir(), "effect-persist-sqlite-")), "text.db")
+      writeFileSync(notADatabase, "this is a text file, not a database ".repeat(100))
+      const error = yield* Effect.flip(Effect.scoped(SqliteBackend.open({ filename: notADatabase })))
+      expect(error).toBeInstanceOf(StorageError.ConfigurationError)
+      expect(error.message).toContain("file is not a database")
+      expect(readFileSync(notADatabase, "utf8")).toBe("this is a text file, not a database ".repeat(100))
+    }))
+
+  it.effect("a write from another fiber during a modify waits for it, and survives the modify's rollback", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const backend = yield* SqliteBackend.open({ filename: freshFile(), autoMigrate: true })
+      yield* backend.set("ns", "counter", "1")
+      const entered = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const modify = yield* Effect.forkChild(Effect.flip(backend.modify("ns", "counter", () =>
+        Effect.andThen(
+          Effect.andThen(Deferred.succeed(entered, undefined), Deferred.await(release)),
+          Effect.fail(new StorageError.StorageError({ operation: "modify", reason: "InvalidValue", message: "refused" }))
+        ))))
+      yield* Deferred.await(entered)
+      const write = yield* Effect.forkChild(backend.set("ns", "other", "written meanwhile"))
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      // The write is held back while the transaction is open.
+      expect(write.pollUnsafe()).toBeUndefined()
+      yield* Deferred.succeed(release, undefined)
+      expect((yield* Fiber.join(modify)).message).toBe("refused")
+      yield* Fiber.join(write)
+      expect(yield* backend.getMany("ns", ["counter", "other"])).toEqual(["1", "written meanwhile"])
+    })))
+
+  it.effect("modifies whose functions yield take turns on the connection: no update is lost", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const backend = yield* SqliteBackend.open({ filename: freshFile(), autoMigrate: true })
+      yield* backend.set("ns", "counter", "0")
+      const increment = backend.modify("ns", "counter", (current) =>
+        Effect.as(Effect.yieldNow, String(Number(current) + 1)))
+      const reads = Effect.all(Array.from({ length: 10 }, () => backend.get("ns", "counter")), {
+        concurrency: "unbounded"
+      })
+      const [, seen] = yield* Effect.all([
+        Effect.all(Array.from({ length: 20 }, () => increment), { concurrency: "unbounded" }),
+        reads
+      ], { concurrency: "unbounded" })
+      expect(yield* backend.get("ns", "counter")).toBe("20")
+      for (const value of seen) expect(Number(value)).toBeLessThanOrEqual(20)
+    })))
 
   it.live("a second process opening the same file sees what the first wrote, and the other way round", () =>
     Effect.gen(function*() {

@@ -13,14 +13,6 @@ export interface ClientOptions {
   readonly busyTimeout?: Duration.Input | undefined
   readonly journalMode?: "wal" | "delete" | undefined
   readonly synchronous?: "normal" | "full" | undefined
-  /**
-   * Whether statements keep waiting for a lock inside SQLite, on the thread,
-   * once the client is open. The backend's own client turns this off and
-   * waits between attempts instead (see `busy.ts`); opening the file still
-   * waits on the thread, for the switch to WAL.
-   * @default true
-   */
-  readonly waitOnThread?: boolean | undefined
 }
 
 /**
@@ -42,7 +34,6 @@ export const layer = (
     yield* sql.unsafe(`PRAGMA busy_timeout = ${busyMillis}`).unprepared
     if (options.filename !== ":memory:") yield* sql.unsafe(`PRAGMA journal_mode = ${journal}`).unprepared
     yield* sql.unsafe(`PRAGMA synchronous = ${synchronous}`).unprepared
-    if (options.waitOnThread === false) yield* sql.unsafe(`PRAGMA busy_timeout = 0`).unprepared
   })
   // A file that cannot be opened (a missing directory, no permission, not a
   // database) is refused typed: node:sqlite throws from its constructor, which
