@@ -72,7 +72,7 @@ export const settings = (options: {
       secondsPerCell: 0.3,
       warmupSeconds: 0.2,
       sweepBaselineSeconds: 3,
-      sweepSecondsCap: 90
+      sweepSecondsCap: 150
     }
 })
 
@@ -119,7 +119,7 @@ export const standingNotes: ReadonlyArray<string> = [
   "The raw driver runs our own SQL on our schema with prepared statements and no Effect (`node:sqlite`, `pg` named statements, `mysql2` `execute`), including the work the store must do: UTF-8 key bytes, expiry checks, JSON for persistence. On MariaDB its batches have exactly 100 placeholders; our backend pads batches to 128 to bound the number of prepared texts.",
   "SQLite: every contender has its own file in WAL mode with `synchronous = NORMAL` (our default, set on Effect's client and Keyv's too) and one connection, so `conc32` means 32 callers taking turns on it.",
   "Effect's built-in `KeyValueStore.modify` is a read and a separate write (not atomic). Keyv has no `modify` (n/a); its `delete` reads the row first, and on SQLite and MariaDB its `setMany` sends one statement per entry.",
-  "`get` of our backends goes through core's request coalescing: gets issued in the same tick become one `getMany` round trip."
+  "`get` of our backends goes through core's request coalescing: a `get` issued while another is in flight waits for the others of the same tick, and they become one `getMany` round trip; a lone `get` goes straight to the database. The SQLite backend on its own connection (the `effect-persist` column) does not coalesce: its statements are synchronous, so no get is ever in flight."
 ]
 
 const commitOf = (): string => {
