@@ -104,6 +104,24 @@ describe("SQLite backend", () => {
       expect(yield* backend.getMany("ns", ["counter", "other"])).toEqual(["1", "written meanwhile"])
     })))
 
+  it.effect("a get from another fiber during a modify waits for it, and reads what it committed", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const backend = yield* SqliteBackend.open({ filename: freshFile(), autoMigrate: true })
+      yield* backend.set("ns", "counter", "1")
+      const entered = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const modify = yield* Effect.forkChild(backend.modify("ns", "counter", () =>
+        Effect.as(Effect.andThen(Deferred.succeed(entered, undefined), Deferred.await(release)), "2")))
+      yield* Deferred.await(entered)
+      const read = yield* Effect.forkChild(backend.get("ns", "counter"))
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow
+      // Not read inside the other fiber's transaction, nor around it.
+      expect(read.pollUnsafe()).toBeUndefined()
+      yield* Deferred.succeed(release, undefined)
+      expect(yield* Fiber.join(modify)).toBe("2")
+      expect(yield* Fiber.join(read)).toBe("2")
+    })))
+
   it.effect("modifies whose functions yield take turns on the connection: no update is lost", () =>
     Effect.scoped(Effect.gen(function*() {
       const backend = yield* SqliteBackend.open({ filename: freshFile(), autoMigrate: true })
@@ -244,6 +262,22 @@ describe("SQLite backend", () => {
       expect(text).toContain(`CREATE INDEX "my_cache_expires_at" ON "my_cache"`)
       expect(text).not.toContain("{{")
     }))
+
+  it.live("on the rollback journal, a get that meets another connection's exclusive lock waits for it, then reads", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const filename = freshFile()
+      const backend = yield* SqliteBackend.open({ filename, autoMigrate: true, journalMode: "delete" })
+      yield* backend.set("ns", "k", "before")
+      const other = new DatabaseSync(filename)
+      other.exec("BEGIN EXCLUSIVE")
+      const read = yield* Effect.forkChild(backend.get("ns", "k"))
+      yield* Effect.sleep("200 millis")
+      // Neither failed nor answered while the lock is held: it waits.
+      expect(read.pollUnsafe()).toBeUndefined()
+      other.exec("COMMIT")
+      other.close()
+      expect(yield* Fiber.join(read)).toBe("before")
+    })))
 
   it.effect("a busy file makes writers wait for the lock instead of failing", () =>
     Effect.gen(function*() {

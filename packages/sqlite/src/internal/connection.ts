@@ -34,6 +34,17 @@ export interface Connection {
    * before anything is read. A transaction started inside another one joins it.
    */
   readonly transaction: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E | unknown>
+  /**
+   * The backend's own connection only: runs a statement that returns rows
+   * right away, on the calling fiber, and throws what the statement throws.
+   * `undefined` when another fiber's transaction holds the connection: the
+   * caller then goes through `rows`, which waits for its turn.
+   */
+  readonly rowsNow?: (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    text: string,
+    params: ReadonlyArray<unknown>
+  ) => ReadonlyArray<ReadonlyArray<unknown>> | undefined
 }
 
 /**
@@ -203,7 +214,11 @@ const make = (db: DatabaseSync): Connection => {
       statement(() => {
         prepare(text).run(...(params as Array<never>))
       }),
-    transaction
+    transaction,
+    rowsNow: (fiber, text, params) =>
+      !open || inOwnTransaction(fiber)
+        ? prepare(text).all(...(params as Array<never>)) as unknown as ReadonlyArray<ReadonlyArray<unknown>>
+        : undefined
   }
   return connection
 }
