@@ -139,6 +139,12 @@ const showKey = (key: unknown): string => {
 // Both conversions are plain functions returning the value or the typed
 // error, so that a batch converts its entries in one loop, without an Effect
 // per entry.
+const jsonError = (
+  where: { readonly operation: string; readonly namespace: string; readonly key: string; readonly cause: unknown },
+  reason: "InvalidValue" | "Corrupt",
+  message: string
+): Persistence.PersistenceError => toPersistenceError(new StorageError({ ...where, reason, message }))
+
 const encodeJson = (
   operation: string,
   namespace: string,
@@ -156,15 +162,10 @@ const encodeJson = (
     cause = error
     problem = error instanceof Error ? error.message : String(error)
   }
-  return toPersistenceError(
-    new StorageError({
-      operation,
-      reason: "InvalidValue",
-      message: `The value for key ${showKey(key)} cannot be stored as JSON exactly (${problem}); nothing was stored.`,
-      namespace,
-      key,
-      cause
-    })
+  return jsonError(
+    { operation, namespace, key, cause },
+    "InvalidValue",
+    `The value for key ${showKey(key)} cannot be stored as JSON exactly (${problem}); nothing was stored.`
   )
 }
 
@@ -188,15 +189,10 @@ const decodeJson = (
       problem = error instanceof Error ? error.message : String(error)
     }
   }
-  return toPersistenceError(
-    new StorageError({
-      operation,
-      reason: "Corrupt",
-      message: `The stored entry for key ${showKey(key)} is not a persisted JSON object (${problem}); remove it or clear the store.`,
-      namespace,
-      key,
-      cause: cause ?? new TypeError(problem)
-    })
+  return jsonError(
+    { operation, namespace, key, cause: cause ?? new TypeError(problem) },
+    "Corrupt",
+    `The stored entry for key ${showKey(key)} is not a persisted JSON object (${problem}); remove it or clear the store.`
   )
 }
 

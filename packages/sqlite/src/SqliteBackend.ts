@@ -197,6 +197,7 @@ const makeOn = (
         namespace,
         key
       )
+
     const decodeValue = (value: unknown, kind: unknown): StorageBackend.Value =>
       Number(kind) === 0 ? String(value) : value as Uint8Array
 

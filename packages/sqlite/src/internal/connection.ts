@@ -164,9 +164,13 @@ const make = (db: DatabaseSync): Connection => {
   const inOwnTransaction = (fiber: Fiber.Fiber<unknown, unknown>) =>
     Context.get(fiber.context, CurrentTransaction) === connection
 
+  // Whether a statement of this fiber may run now: no transaction is open,
+  // or the open one is this fiber's.
+  const mayRun = (fiber: Fiber.Fiber<unknown, unknown>) => !open || inOwnTransaction(fiber)
+
   const statement = <A>(body: () => A): Effect.Effect<A, unknown> =>
     Effect.withFiber((fiber) =>
-      !open || inOwnTransaction(fiber)
+      mayRun(fiber)
         ? Effect.try({ try: body, catch: (cause) => cause })
         : Effect.andThen(waitTurn, statement(body))
     )
@@ -216,7 +220,7 @@ const make = (db: DatabaseSync): Connection => {
       }),
     transaction,
     rowsNow: (fiber, text, params) =>
-      !open || inOwnTransaction(fiber)
+      mayRun(fiber)
         ? prepare(text).all(...(params as Array<never>)) as unknown as ReadonlyArray<ReadonlyArray<unknown>>
         : undefined
   }
