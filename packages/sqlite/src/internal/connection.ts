@@ -67,9 +67,14 @@ export interface OpenOptions {
   readonly synchronous?: "normal" | "full" | undefined
 }
 
+// One open transaction on one connection.
+interface Holder {
+  readonly connection: Connection
+}
+
 // Set in the context of a transaction's body (and of every fiber it forks)
-// to the connection the transaction runs on.
-const CurrentTransaction = Context.Reference<Connection | undefined>(
+// to the transaction it belongs to.
+const CurrentTransaction = Context.Reference<Holder | undefined>(
   "@effect-persist/sqlite/internal/connection/CurrentTransaction",
   { defaultValue: () => undefined }
 )
@@ -131,12 +136,15 @@ const make = (db: DatabaseSync): Connection => {
     }
     return statement
   }
-  // Whether a transaction is open. A statement or transaction from outside
-  // it waits for it to end: on one connection it would otherwise run inside
-  // the transaction, and be committed or rolled back with it. Claiming and
-  // releasing are plain assignments (node:sqlite is synchronous, so nothing
-  // runs in between); only a caller that finds it open pays for waiting.
-  let open = false
+  // The transaction that holds the connection, if any. A statement or
+  // transaction from outside it waits for it to end: on one connection it
+  // would otherwise run inside the transaction, and be committed or rolled
+  // back with it. Each check is made in the same synchronous step as what it
+  // guards (the statement, or the claim and BEGIN): Effect may switch fibers
+  // between two steps, and a claim made a step after its check let two
+  // fibers share one transaction, whose ROLLBACK then took the other
+  // fibers' acknowledged writes with it.
+  let holder: Holder | undefined
   let waiters: Array<() => void> = []
   const waitTurn = Effect.callback<void>((resume) => {
     const wake = () => resume(Effect.void)
@@ -145,8 +153,10 @@ const make = (db: DatabaseSync): Connection => {
       waiters = waiters.filter((waiter) => waiter !== wake)
     })
   })
-  const release = () => {
-    open = false
+  // Only the transaction that claimed the connection gives it back.
+  const release = (owner: Holder) => {
+    if (holder !== owner) return
+    holder = undefined
     const woken = waiters
     waiters = []
     for (const wake of woken) wake()
@@ -161,55 +171,67 @@ const make = (db: DatabaseSync): Connection => {
       }
     }
   }
-  const inOwnTransaction = (fiber: Fiber.Fiber<unknown, unknown>) =>
-    Context.get(fiber.context, CurrentTransaction) === connection
+  // A fiber belongs to the open transaction when its context carries that
+  // transaction's own token: a fiber forked inside an earlier transaction
+  // that outlived it carries a token that no longer holds anything.
+  const inOpenTransaction = (fiber: Fiber.Fiber<unknown, unknown>) =>
+    holder !== undefined && Context.get(fiber.context, CurrentTransaction) === holder
 
   // Whether a statement of this fiber may run now: no transaction is open,
   // or the open one is this fiber's.
-  const mayRun = (fiber: Fiber.Fiber<unknown, unknown>) => !open || inOwnTransaction(fiber)
+  const mayRun = (fiber: Fiber.Fiber<unknown, unknown>) => holder === undefined || inOpenTransaction(fiber)
 
   const statement = <A>(body: () => A): Effect.Effect<A, unknown> =>
-    Effect.withFiber((fiber) =>
-      mayRun(fiber)
-        ? Effect.try({ try: body, catch: (cause) => cause })
-        : Effect.andThen(waitTurn, statement(body))
-    )
-
-  const transaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | unknown> =>
     Effect.withFiber((fiber) => {
-      if (inOwnTransaction(fiber)) return effect
-      if (open) return Effect.andThen(waitTurn, transaction(effect))
-      return Effect.uninterruptibleMask((restore) => {
-        open = true
+      if (!mayRun(fiber)) return Effect.andThen(waitTurn, statement(body))
+      try {
+        return Effect.succeed(body())
+      } catch (cause) {
+        return Effect.fail(cause)
+      }
+    })
+
+  const commitOrRollback = <A>(owner: Holder, value: A): Effect.Effect<A, unknown> =>
+    Effect.suspend(() => {
+      try {
+        prepare("COMMIT").run()
+      } catch (cause) {
+        rollbackQuietly()
+        release(owner)
+        return Effect.fail(cause)
+      }
+      release(owner)
+      return Effect.succeed(value)
+    })
+
+  // Uninterruptible from the claim to the release: an interruption lands
+  // only while the body (or the wait for a turn) runs, and the transaction
+  // is then rolled back and released before the interruption completes.
+  const transaction = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | unknown> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.withFiber((fiber) => {
+        if (inOpenTransaction(fiber)) return restore(effect)
+        if (holder !== undefined) return Effect.andThen(restore(waitTurn), transaction(effect))
         try {
           prepare("BEGIN IMMEDIATE").run()
         } catch (cause) {
-          release()
+          // Nothing was claimed, so nothing is released.
           return Effect.fail(cause)
         }
-        return Effect.matchCauseEffect(restore(Effect.provideService(effect, CurrentTransaction, connection)), {
-          onSuccess: (value) =>
-            Effect.suspend(() => {
-              try {
-                prepare("COMMIT").run()
-              } catch (cause) {
-                rollbackQuietly()
-                release()
-                return Effect.fail(cause)
-              }
-              release()
-              return Effect.succeed(value)
-            }),
+        const owner: Holder = { connection }
+        holder = owner
+        return Effect.matchCauseEffect(restore(Effect.provideService(effect, CurrentTransaction, owner)), {
+          onSuccess: (value) => commitOrRollback(owner, value),
           // Interruption included: nothing is left open, whatever happened.
           onFailure: (cause) =>
             Effect.suspend(() => {
               rollbackQuietly()
-              release()
+              release(owner)
               return Effect.failCause(cause)
             })
         })
       })
-    })
+    )
 
   const connection: Connection = {
     rows: (text, params) =>
