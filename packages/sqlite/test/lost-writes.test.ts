@@ -73,14 +73,18 @@ const workload = (millis: number, failShare: number) =>
     return { tally, counter }
   })
 
-const storage = (filename: string) =>
-  Services.layerKeyValueStore({ name: "app" }).pipe(Layer.provide(SqliteBackend.layer({ filename })))
+const backends = {
+  "the backend's own connection (layer)": (filename: string) => SqliteBackend.layer({ filename }),
+  "an @effect/sql-sqlite-node client (layerFromClient)": (filename: string) =>
+    SqliteBackend.layerFromClient().pipe(Layer.provide(SqliteBackend.layerClient({ filename })))
+}
 
 describe("SQLite: a modify that fails next to other writers", () => {
-  it("loses no acknowledged write and raises no error but the function's own (8 + 8 fibers, 3 s, half the functions fail)", async () => {
+  it.each(Object.entries(backends))("%s: loses no acknowledged write and raises no error but the function's own (8 + 8 fibers, 3 s, half the functions fail)", async (_, backend) => {
     const filename = freshFile()
     await Effect.runPromise(SqliteMigrator.migrateFile(filename))
-    const { tally, counter } = await Effect.runPromise(Effect.provide(workload(3_000, 0.5), storage(filename)))
+    const storage = Services.layerKeyValueStore({ name: "app" }).pipe(Layer.provide(backend(filename)))
+    const { tally, counter } = await Effect.runPromise(Effect.provide(workload(3_000, 0.5), storage))
     const stored = await keysInFile(filename)
     const lost = tally.acknowledged.filter((key) => !stored.has(key))
     console.log(
