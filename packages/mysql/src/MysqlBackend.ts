@@ -18,6 +18,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
 import type * as Redacted from "effect/Redacted"
@@ -125,7 +126,8 @@ export const packetOverhead = 2 * maxKeyBytes + 1024
 export const maxValueBytes = (maxAllowedPacket: number): number => Math.max(0, maxAllowedPacket - packetOverhead)
 
 // Deadlocks roll the whole transaction back and lost connections are
-// replaced by the pool, so an idempotent operation is simply run again.
+// replaced by the pool, so an idempotent operation is simply run again,
+// unless it ran in the application's transaction (see `retrying`).
 // `modify` is not retried: its function must run once per call.
 const retries = 3
 
@@ -250,6 +252,17 @@ export const make = (
     const retryable = (cause: unknown) =>
       !(cause instanceof StorageError.StorageError) && (errnoOf(cause) === deadlock || isConnectionLost(cause))
 
+    // Inside the application's own transaction a deadlock has already rolled
+    // that whole transaction back, and a lost connection took it with it: run
+    // again, the statement would commit on its own while the application's
+    // other writes are gone. The failure goes to the application, whose
+    // transaction it is.
+    const retrying = <A, E>(effect: Effect.Effect<A, E>, retryWhile: (cause: E) => boolean) =>
+      Effect.flatMap(
+        Effect.serviceOption(sql.transactionService),
+        (ambient) => Option.isSome(ambient) ? effect : Effect.retry(effect, { while: retryWhile, times: retries })
+      )
+
     // A statement over max_allowed_packet makes the server answer with
     // ER_NET_PACKET_TOO_LARGE and close the connection, or, when the close
     // wins the race, a bare reset. The limit checked before sending was read
@@ -263,7 +276,7 @@ export const make = (
       if (!refused && !isConnectionLost(cause)) return Effect.fail(cause)
       return sql.unsafe("SELECT @@global.max_allowed_packet").values.pipe(
         // The pool may hand out the refused connection before it sees it close.
-        Effect.retry({ while: isConnectionLost, times: retries }),
+        (select) => retrying(select, isConnectionLost),
         Effect.map(([[setting]]) => Number(setting)),
         Effect.option,
         Effect.flatMap((setting) => {
@@ -296,7 +309,7 @@ export const make = (
         statementBytes === undefined || namespace === undefined
           ? identity
           : Effect.catch(checkPacket(statementBytes, operation, namespace, key)),
-        Effect.retry({ while: retryable, times: retries }),
+        (attempt) => retrying(attempt, retryable),
         Effect.mapError(toStorageError(operation, namespace, key))
       )
 
@@ -338,8 +351,13 @@ export const make = (
         )
       })
 
-    const rows = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).values
-    const execute = (text: string, params: ReadonlyArray<unknown>) => sql.unsafe(text, params).raw
+    // mysql2 cannot take back a statement it has queued or sent: abandoned,
+    // it still runs, possibly after the caller's next statement on another
+    // connection. So an interrupted caller waits for its statement's outcome,
+    // and an interrupted operation has either not happened or has happened
+    // before the interruption completes.
+    const rows = (text: string, params: ReadonlyArray<unknown>) => Effect.uninterruptible(sql.unsafe(text, params).values)
+    const execute = (text: string, params: ReadonlyArray<unknown>) => Effect.uninterruptible(sql.unsafe(text, params).raw)
     const affectedRows = (result: unknown): number =>
       typeof result === "object" && result !== null && "affectedRows" in result ? Number(result.affectedRows) : 0
 
@@ -543,9 +561,7 @@ export const make = (
           Effect.flatMap(nowMillis, (now) =>
             StorageBackend.sweepInBatches(sweepOptions, (batchSize) =>
               Effect.gen(function*() {
-                const expired = yield* rows(q.sweepSelect(batchSize), [now]).pipe(
-                  Effect.retry({ while: retryable, times: retries })
-                )
+                const expired = yield* retrying(rows(q.sweepSelect(batchSize), [now]), retryable)
                 let deleted = 0
                 for (let start = 0; start < expired.length; start += Statements.rowsPerSweepDelete) {
                   const end = Math.min(expired.length, start + Statements.rowsPerSweepDelete)
@@ -557,7 +573,7 @@ export const make = (
                   }
                   params.push(now)
                   deleted += affectedRows(
-                    yield* execute(q.sweepDelete(size), params).pipe(Effect.retry({ while: retryable, times: retries }))
+                    yield* retrying(execute(q.sweepDelete(size), params), retryable)
                   )
                 }
                 return { deleted, examined: expired.length }
