@@ -417,8 +417,11 @@ export const make = (
         Effect.flatMap(now, (at) =>
           StorageBackend.sweepInBatches(sweepOptions, (batchSize) =>
             Effect.map(
-              run("sweep", execute(q.sweep, [at, Statements.int8(batchSize)])),
-              (result) => (result as { readonly rowCount: number }).rowCount
+              // Unnamed: a named statement's generic plan, once made on a
+              // small table, scans the whole table on every batch after it
+              // grew (see Statements.sweep). A batch is worth planning.
+              run("sweep", sql.unsafe(q.sweep, [at, Statements.int8(batchSize)]).valuesUnprepared),
+              (result) => Number(result[0]![0])
             )))
     })
   })

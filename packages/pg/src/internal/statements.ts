@@ -3,6 +3,11 @@
  * a fixed shape and fixed parameter types — batches travel as array
  * parameters, never as a variable number of placeholders — so each
  * connection prepares a statement once and binds to it on every later call.
+ * The server then plans it once for any parameters (its generic plan), from
+ * the statistics of that moment, which may be of an empty table: every
+ * shape here is one whose generic plan reads by primary key or index range
+ * however the table grows afterwards, except the sweep, which is sent
+ * unnamed and planned per batch. The review is in the package's README.
  *
  * @internal
  */
@@ -81,14 +86,23 @@ SET value = EXCLUDED.value, kind = EXCLUDED.kind, expires_at = EXCLUDED.expires_
     /** $1 namespace, $2 key, $3 now: locks the live row until the transaction ends. */
     getForUpdate: `SELECT value, kind FROM ${t} WHERE namespace = $1 AND key = $2 AND ${live(3)} FOR UPDATE`,
     /**
-     * $1 namespace, $2 keys (bytea[]), $3 now. One row per live key, carrying
-     * its 1-based position in the input, so repeated and missing keys are
-     * answered in input order.
+     * $1 namespace, $2 keys (bytea[]), $3 now. One row per live key,
+     * carrying its 1-based position in the input, so repeated and missing
+     * keys are answered in input order.
+     *
+     * Each key is looked up by primary key in a LATERAL subquery. Its LIMIT
+     * keeps the planner from flattening it into a join, so the only plan
+     * left is a nested loop over the keys: a plain join let a generic plan
+     * made while the table was empty read the whole namespace on every call
+     * once it had grown (see test/plans.test.ts).
      */
     getMany: `SELECT k.i, e.value, e.kind
 FROM unnest($2::bytea[]) WITH ORDINALITY AS k(key, i)
-JOIN ${t} AS e ON e.namespace = $1 AND e.key = k.key
-WHERE ${live(3, "e.")}`,
+CROSS JOIN LATERAL (
+  SELECT value, kind FROM ${t}
+  WHERE namespace = $1 AND key = k.key AND ${live(3)}
+  LIMIT 1
+) AS e`,
     /** $1 namespace, $2 key, $3 value, $4 kind, $5 expires_at */
     set: `INSERT INTO ${t} (namespace, key, value, kind, expires_at) VALUES ($1, $2, $3, $4, $5)
 ${upsert}`,
@@ -121,29 +135,37 @@ ${upsert}`,
     /** $1 namespace, $2 low, $3 high, $4 now */
     sizeRange: `SELECT count(*) FROM ${t} WHERE namespace = $1 AND key >= $2 AND key < $3 AND ${live(4)}`,
     /**
-     * $1 now, $2 batch size. Deletes one batch of expired rows, oldest expiry
-     * first through the partial index. SKIP LOCKED passes over rows a writer
-     * holds, so the sweep never waits for writers; FOR UPDATE re-checks a row
-     * that a writer changed meanwhile, so an entry re-set with a later expiry
-     * survives. The locked batch is gathered into arrays and unnested, which
-     * the planner estimates at a handful of rows: each is then found by
-     * primary key, where a plain `IN (subquery)` lets a generic plan hash a
-     * scan of the whole table on every batch.
+     * $1 now, $2 batch size → the number of rows deleted. Deletes one batch
+     * of expired rows, oldest expiry first through the partial index. SKIP
+     * LOCKED passes over rows a writer holds, so the sweep never waits for
+     * writers; FOR UPDATE re-checks a row that a writer changed meanwhile,
+     * so an entry re-set with a later expiry survives.
+     *
+     * Sent unnamed, so planned afresh for each batch: no query shape keeps
+     * the join of the batch with the table on the primary key in a generic
+     * plan made while the table was small, which hashes a scan of the whole
+     * table on every batch once it has grown. Planned for its parameters
+     * and the table's current size, the batch (gathered into arrays and
+     * unnested, estimated at a handful of rows) is found by primary key.
      */
-    sweep: `DELETE FROM ${t} USING (
-  SELECT unnest(locked.namespaces) AS namespace, unnest(locked.keys) AS key
-  FROM (
-    SELECT array_agg(expired.namespace) AS namespaces, array_agg(expired.key) AS keys
+    sweep: `WITH deleted AS (
+  DELETE FROM ${t} USING (
+    SELECT unnest(locked.namespaces) AS namespace, unnest(locked.keys) AS key
     FROM (
-      SELECT namespace, key FROM ${t}
-      WHERE expires_at <= $1
-      ORDER BY expires_at
-      LIMIT $2
-      FOR UPDATE SKIP LOCKED
-    ) AS expired
-  ) AS locked
-) AS batch
-WHERE ${t}.namespace = batch.namespace AND ${t}.key = batch.key`
+      SELECT array_agg(expired.namespace) AS namespaces, array_agg(expired.key) AS keys
+      FROM (
+        SELECT namespace, key FROM ${t}
+        WHERE expires_at <= $1
+        ORDER BY expires_at
+        LIMIT $2
+        FOR UPDATE SKIP LOCKED
+      ) AS expired
+    ) AS locked
+  ) AS batch
+  WHERE ${t}.namespace = batch.namespace AND ${t}.key = batch.key
+  RETURNING 1
+)
+SELECT count(*) FROM deleted`
   }
 }
 
