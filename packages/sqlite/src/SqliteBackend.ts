@@ -75,6 +75,20 @@ export interface FileOptions extends Options {
    * @default "normal"
    */
   readonly synchronous?: "normal" | "full" | undefined
+  /**
+   * In WAL mode, the size in bytes of the `-wal` file past which the backend
+   * checkpoints the log and truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`,
+   * tried every 100 ms while the file is past the limit; also set as
+   * `journal_size_limit`). Without it, SQLite restarts the log only at a
+   * moment when no reader uses it, which several processes reading all the
+   * time never leave: the file then grows for as long as the load lasts. A
+   * checkpoint holds the thread while it waits for other processes' readers,
+   * 10 ms at first, longer (up to 200 ms) only while attempts keep failing.
+   * `false` leaves the log to SQLite's automatic checkpoints. See the
+   * package's README for the bound measured under load.
+   * @default 16777216 (16 MiB)
+   */
+  readonly walSizeLimit?: number | false | undefined
 }
 
 const dialect = "sqlite"
@@ -102,6 +116,8 @@ export const maxValueBytes = 1_000_000_000 - 3 * maxKeyBytes
 // costs about half of what KeyCodec.encode's TextEncoder does. Not for bytes
 // that are kept or changed afterwards (prefix bounds): those use KeyCodec.
 const param = (text: string): Uint8Array => Buffer.from(text, "utf8")
+
+const defaultWalSizeLimit = 16 * 1024 * 1024
 
 const busyMillisOf = (busyTimeout: Duration.Input | undefined): number =>
   Duration.toMillis(Duration.fromInputUnsafe(busyTimeout ?? "5 seconds"))
@@ -490,7 +506,8 @@ export const open = (
       filename: options.filename,
       busyMillis: busyMillisOf(options.busyTimeout),
       journalMode: options.journalMode,
-      synchronous: options.synchronous
+      synchronous: options.synchronous,
+      walSizeLimit: options.walSizeLimit ?? defaultWalSizeLimit
     })
     return yield* makeOn(connection, options, { coalesceGets: false })
   })

@@ -18,6 +18,7 @@ import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as SqlClient from "effect/sql/SqlClient"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
+import * as Checkpoint from "./checkpoint.ts"
 import { detail } from "./classify.ts"
 
 /** @internal */
@@ -65,6 +66,12 @@ export interface OpenOptions {
   readonly busyMillis: number
   readonly journalMode?: "wal" | "delete" | undefined
   readonly synchronous?: "normal" | "full" | undefined
+  /**
+   * In WAL mode, the `-wal` size in bytes past which the backend restarts the
+   * log with a checkpoint of its own (`checkpoint.ts`); `false` leaves it to
+   * SQLite's automatic checkpoints.
+   */
+  readonly walSizeLimit?: number | false | undefined
 }
 
 // One open transaction on one connection.
@@ -121,6 +128,9 @@ export const open = (
       },
       catch: refused
     })
+    if (options.filename !== ":memory:" && options.journalMode !== "delete" && typeof options.walSizeLimit === "number") {
+      yield* Checkpoint.bound(db, options.filename, { walSizeLimit: options.walSizeLimit })
+    }
     return make(db)
   })
 
