@@ -8,13 +8,18 @@
  * Each fiber writes keys of its own, so what the store acknowledged is known
  * exactly: unique keys written with `set`, `setMany` and the derived
  * `KeyValueStore`, a "hot" key each fiber overwrites with an increasing
- * sequence number, and a counter each fiber increments with `modify` (and
- * sometimes tries to, with a function that fails: the caller must get that
- * failure back, typed, whatever happens to the connection meanwhile). A write
- * that failed may or may not have reached the database (the connection can
- * die after the server committed), so it is noted as uncertain: the checks
- * allow it to be present or absent, and never allow an acknowledged one to be
- * missing. Reads during the run check read-your-writes on acknowledged keys.
+ * sequence number (sometimes under a timeout of 0–2 ms, which interrupts it),
+ * and a counter each fiber increments with `modify`. Next to them run
+ * `modify` calls that must change nothing: a function that fails (the caller
+ * must get that failure back, typed, whatever happens to the connection
+ * meanwhile), one that throws through the derived `KeyValueStore`, and one
+ * that sleeps and is interrupted by a timeout long before it could return.
+ * A write that failed may or may not have reached the database (the
+ * connection can die after the server committed), so it is noted as
+ * uncertain: the checks allow it to be present or absent, and never allow an
+ * acknowledged one to be missing, nor an interrupted overwrite to land after
+ * a later acknowledged one. Reads during the run check read-your-writes on
+ * acknowledged keys.
  *
  * Every failure must be a `StorageError` (or, through the `KeyValueStore`, a
  * `KeyValueStoreError` carrying one) marked `retryable`; anything else, a
@@ -69,6 +74,12 @@ export interface Report {
   readonly writesAcknowledged: number
   /** Acknowledged writes found in the database afterwards (must equal `writesAcknowledged`). */
   readonly writesVerified: number
+  /** Acknowledged writes looked for afterwards, through `Options.verifier` (all of them). */
+  readonly writesChecked: number
+  /** Acknowledged writes missing or undone afterwards (must be 0). */
+  readonly writesLost: number
+  /** `modify` calls whose function failed, threw or was interrupted: each must change nothing. */
+  readonly modifiesThatChangeNothing: number
   /** Writes that failed and so may or may not have been applied. */
   readonly writesUncertain: number
   /** Each fault, with how long the store took to serve again and how many operations failed meanwhile. */
@@ -80,6 +91,21 @@ export interface Report {
 }
 
 /**
+ * What checks the acknowledged writes afterwards: a second store opened
+ * independently on the same database, or a reader in another process
+ * (a `StorageBackend` is one).
+ *
+ * @category models
+ * @since 0.0.0
+ */
+export interface Reader {
+  readonly getMany: (
+    namespace: string,
+    keys: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<StorageBackend.Value | undefined>, unknown>
+}
+
+/**
  * Options of `run`.
  *
  * @category models
@@ -88,11 +114,12 @@ export interface Report {
 export interface Options {
   readonly backend: StorageBackend.StorageBackend
   /**
-   * A second store on the same database, opened independently, that checks
-   * the acknowledged writes afterwards, so they are found in the database
-   * and not in some state of the first store.
+   * A reader of the same database, independent of `backend` (a store with
+   * connections of its own, or for SQLite a reader in another process), that
+   * checks the acknowledged writes afterwards, so they are found in the
+   * database and not in some state of the first store or its connection.
    */
-  readonly verifier: StorageBackend.StorageBackend
+  readonly verifier: Reader
   /** A namespace of this run only. */
   readonly namespace: string
   readonly fibers: number
@@ -171,6 +198,22 @@ const refusal = new StorageError.StorageError({
   message: "The load's modify function refused to produce a value."
 })
 
+const thrown = new Error("The load's KeyValueStore.modify function threw.")
+
+// A KeyValueStoreError (or StorageError) whose cause chain holds `error`.
+const causedBy = (failure: unknown, error: unknown): boolean => {
+  for (let cause = failure, depth = 0; typeof cause === "object" && cause !== null && depth < 4; depth++) {
+    if (cause === error) return true
+    cause = (cause as { cause?: unknown }).cause
+  }
+  return false
+}
+
+// The interrupted modify's function would add this after sleeping far longer
+// than its caller's timeout: a counter that moved by it shows a function
+// that was not interrupted, or an interrupted transaction that committed.
+const interruptedIncrement = 1_000_000
+
 /**
  * Runs the load with its faults and checks every rule; the report lists what
  * broke them.
@@ -199,6 +242,7 @@ export const run = (options: Options): Effect.Effect<Report> =>
     let stop = false
     let faulting = false
     let inRefusingFunction = 0
+    let modifiesThatChangeNothing = 0
 
     const ack = (ns: string, key: string, value: string) => {
       acked.get(ns)!.set(key, value)
@@ -226,8 +270,8 @@ export const run = (options: Options): Effect.Effect<Report> =>
       let effect: Effect.Effect<unknown, unknown>
       let onSuccess: (result: unknown) => void = () => {}
       let onFailure: () => void = () => {}
-      let expectedFailure: unknown = undefined
-      switch (seq % 9) {
+      let expectedFailure: (error: unknown) => boolean = () => false
+      switch (seq % 12) {
         case 0:
         case 1: {
           operation = "set"
@@ -331,7 +375,66 @@ export const run = (options: Options): Effect.Effect<Report> =>
               return yield* Effect.fail(refusal)
             }))
           onSuccess = () => violations.push(`a modify whose function failed succeeded`)
-          expectedFailure = refusal
+          expectedFailure = (error) => error === refusal
+          modifiesThatChangeNothing++
+          break
+        }
+        case 9: {
+          // Its function sleeps 50 ms; a timeout of 1–3 ms interrupts it, or
+          // the wait for its turn, long before it could return.
+          operation = "modify (interrupted by a timeout)"
+          let returned = false
+          effect = backend.modify(namespace, `counter-${fiber}`, (current) =>
+            Effect.as(
+              Effect.andThen(sleep(50), Effect.sync(() => returned = true)),
+              String(Number(current) + interruptedIncrement)
+            )).pipe(Effect.timeout(`${1 + (seq % 3)} millis`))
+          onSuccess = () =>
+            violations.push(`fiber ${fiber}: a modify under a ${1 + (seq % 3)} ms timeout returned after its 50 ms function`)
+          expectedFailure = (error) => {
+            if (!Cause.isTimeoutError(error)) return false
+            if (returned) {
+              violations.push(`fiber ${fiber}: the function of a modify interrupted by a timeout ran to its end (it was not interruptible)`)
+            }
+            return true
+          }
+          modifiesThatChangeNothing++
+          break
+        }
+        case 10: {
+          // The lost-write workload of issue 23: a function that throws, next to writers.
+          operation = "KeyValueStore.modify (its function throws)"
+          effect = kv.modify(`counter-${fiber}`, () => {
+            throw thrown
+          })
+          onSuccess = (result) => {
+            if (result !== undefined) violations.push(`a KeyValueStore.modify whose function threw succeeded`)
+          }
+          expectedFailure = (error) => causedBy(error, thrown)
+          modifiesThatChangeNothing++
+          break
+        }
+        case 11: {
+          // Interrupted at any point, before, during or after its statement:
+          // it may land, but never after this fiber's next acknowledged overwrite.
+          operation = "overwrite (interrupted by a timeout)"
+          const state = hot[fiber]!
+          effect = backend.set(namespace, `hot-${fiber}`, String(seq)).pipe(Effect.timeout(`${seq % 3} millis`))
+          onSuccess = () => {
+            state.acked = seq
+            state.count++
+            state.uncertain = []
+            writesAcknowledged++
+          }
+          onFailure = () => {
+            state.uncertain.push(seq)
+            writesUncertain++
+          }
+          expectedFailure = (error) => {
+            if (!Cause.isTimeoutError(error)) return false
+            onFailure()
+            return true
+          }
           break
         }
         default: {
@@ -350,7 +453,8 @@ export const run = (options: Options): Effect.Effect<Report> =>
             return Effect.void
           }
           const typed = typedFailure(exit.cause)
-          if ("error" in typed && typed.error === expectedFailure) return Effect.void
+          const failure = exit.cause.reasons.find(Cause.isFailReason)
+          if (failure !== undefined && expectedFailure(failure.error)) return Effect.void
           onFailure()
           const endedAt = Date.now()
           if ("violation" in typed) {
@@ -373,6 +477,7 @@ export const run = (options: Options): Effect.Effect<Report> =>
       Effect.gen(function*() {
         // The counter is created before the faults begin; retried like any caller would.
         yield* backend.set(namespace, `counter-${fiber}`, "0").pipe(
+          Effect.andThen(backend.set(kvNamespace, `counter-${fiber}`, "0")),
           Effect.retry({ times: 50, while: (error) => error.retryable }),
           Effect.orDie
         )
@@ -488,38 +593,68 @@ export const run = (options: Options): Effect.Effect<Report> =>
       }
     }
 
-    // Every acknowledged write, looked for through a store opened independently.
+    // Every acknowledged write, looked for through a reader independent of the store.
     const verifier = options.verifier
-    const retrying = <A>(effect: Effect.Effect<A, StorageError.StorageError>) =>
-      effect.pipe(Effect.retry({ times: 20, while: (error) => error.retryable }))
+    const read = (ns: string, keys: ReadonlyArray<string>) =>
+      Effect.orDie(verifier.getMany(ns, keys).pipe(
+        Effect.retry({
+          times: 20,
+          while: (error) => error instanceof StorageError.StorageError && error.retryable
+        })
+      ))
     let writesVerified = 0
+    let writesChecked = 0
+    let writesLost = 0
     for (const [ns, entries] of acked) {
       const all = Array.from(entries)
       for (let start = 0; start < all.length; start += 500) {
         const chunk = all.slice(start, start + 500)
-        const found = yield* Effect.orDie(retrying(verifier.getMany(ns, chunk.map(([key]) => key))))
+        const found = yield* read(ns, chunk.map(([key]) => key))
         chunk.forEach(([key, expected], i) => {
+          writesChecked++
           if (found[i] === expected) writesVerified++
-          else violations.push(`acknowledged write lost: ${ns} ${key} is ${JSON.stringify(found[i])}, acknowledged ${JSON.stringify(expected)}`)
+          else {
+            writesLost++
+            violations.push(`acknowledged write lost: ${ns} ${key} is ${JSON.stringify(found[i])}, acknowledged ${JSON.stringify(expected)}`)
+          }
         })
       }
     }
-    for (let fiber = 0; fiber < options.fibers; fiber++) {
+    const fibers = Array.from({ length: options.fibers }, (_, fiber) => fiber)
+    const hotFound = yield* read(namespace, fibers.map((fiber) => `hot-${fiber}`))
+    const counterFound = yield* read(namespace, fibers.map((fiber) => `counter-${fiber}`))
+    const kvCounterFound = yield* read(kvNamespace, fibers.map((fiber) => `counter-${fiber}`))
+    for (const fiber of fibers) {
       const state = hot[fiber]!
       if (state.acked >= 0) {
-        const found = yield* Effect.orDie(retrying(verifier.get(namespace, `hot-${fiber}`)))
+        const found = hotFound[fiber]
+        // The last acknowledged overwrite, or one that failed or was
+        // interrupted after it; an older value means an acknowledged
+        // overwrite was undone (an interrupted one landed after it, say).
         const allowed = [state.acked, ...state.uncertain].map(String)
-        // Every acknowledged overwrite is present or superseded by a later one.
+        writesChecked += state.count
         if (typeof found === "string" && allowed.includes(found)) writesVerified += state.count
-        else violations.push(`hot-${fiber} is ${JSON.stringify(found)}; acknowledged ${state.acked}, uncertain ${state.uncertain.join(",")}`)
+        else {
+          writesLost++
+          violations.push(`hot-${fiber} is ${JSON.stringify(found)}; acknowledged ${state.acked}, uncertain ${state.uncertain.join(",")}`)
+        }
       }
+      // Between the acknowledged increments and those plus the failed ones:
+      // a failed, thrown or interrupted function adds nothing.
       const counter = counters[fiber]!
-      const found = Number(yield* Effect.orDie(retrying(verifier.get(namespace, `counter-${fiber}`))))
+      const found = Number(counterFound[fiber])
+      writesChecked += counter.acked
       if (found >= counter.acked && found <= counter.acked + counter.uncertain) writesVerified += counter.acked
       else {
+        if (found < counter.acked) writesLost += counter.acked - found
         violations.push(
-          `counter-${fiber} is ${found}; ${counter.acked} increments acknowledged, ${counter.uncertain} uncertain`
+          `counter-${fiber} is ${found}; ${counter.acked} increments acknowledged, ${counter.uncertain} uncertain${
+            found >= interruptedIncrement ? ` (an interrupted modify's function added ${interruptedIncrement} to it)` : ""
+          }`
         )
+      }
+      if (kvCounterFound[fiber] !== "0") {
+        violations.push(`KeyValueStore counter-${fiber} is ${JSON.stringify(kvCounterFound[fiber])}: only functions that threw ran on it`)
       }
     }
 
@@ -536,6 +671,9 @@ export const run = (options: Options): Effect.Effect<Report> =>
       failuresByOperation,
       writesAcknowledged,
       writesVerified,
+      writesChecked,
+      writesLost,
+      modifiesThatChangeNothing,
       writesUncertain,
       faults: faultReports,
       externalFaults: external,
