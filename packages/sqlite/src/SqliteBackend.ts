@@ -77,13 +77,13 @@ export interface FileOptions extends Options {
   readonly synchronous?: "normal" | "full" | undefined
   /**
    * In WAL mode, the size in bytes of the `-wal` file past which the backend
-   * checkpoints the log and truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`,
-   * tried every 100 ms while the file is past the limit; also set as
+   * checkpoints the log and truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`;
+   * the size is looked at every 100 ms on average; also set as
    * `journal_size_limit`). Without it, SQLite restarts the log only at a
    * moment when no reader uses it, which several processes reading all the
-   * time never leave: the file then grows for as long as the load lasts. A
-   * checkpoint holds the thread while it waits for other processes' readers,
-   * 10 ms at first, longer (up to 200 ms) only while attempts keep failing.
+   * time may never leave: the file then grows for as long as the load lasts.
+   * A checkpoint holds the thread while it waits for other processes'
+   * readers: 10 ms, up to 50 ms only while attempts keep finding readers.
    * `false` leaves the log to SQLite's automatic checkpoints. See the
    * package's README for the bound measured under load.
    * @default 16777216 (16 MiB)
