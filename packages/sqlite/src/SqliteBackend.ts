@@ -78,7 +78,7 @@ export interface FileOptions extends Options {
   /**
    * In WAL mode, the size in bytes of the `-wal` file past which the backend
    * checkpoints the log and truncates it (`PRAGMA wal_checkpoint(TRUNCATE)`;
-   * the size is looked at every 100 ms on average; also set as
+   * the size is looked at every 25 ms on average; also set as
    * `journal_size_limit`). Without it, SQLite restarts the log only at a
    * moment when no reader uses it, which several processes reading all the
    * time may never leave: the file then grows for as long as the load lasts.

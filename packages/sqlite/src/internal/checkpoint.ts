@@ -29,7 +29,9 @@ export interface Policy {
 
 // How often the size is looked at, on average (a stat of one file, a few
 // microseconds), jittered so that processes started together take turns.
-const intervalMillis = 100
+// The log grows by what is written in between: a writer committing 3,000
+// small rows a second adds about 1 MiB in 25 ms.
+const intervalMillis = 25
 // How long an attempt may wait for readers, holding the thread. It doubles
 // after each attempt that copied the log but found readers still in it, up
 // to the cap; an attempt that found another process's checkpoint running
