@@ -36,6 +36,10 @@ export interface Sizes {
   readonly contentionWritesPerProcess: number
   /** Fibers per process in the SQLite contention scenario. */
   readonly contentionFibers: number
+  /** Seconds of load in the SQLite cluster-mode run (4 worker processes, 16 fibers each). */
+  readonly clusterSeconds: number
+  /** Worker counts the cluster-mode run is measured at, each with and without a WAL limit (none: only the checked run). */
+  readonly clusterMeasuredWorkers: ReadonlyArray<number>
   /** Processes migrating one database at once. */
   readonly migratingProcesses: number
   /** Generated hostile-input cases per backend. */
@@ -52,6 +56,8 @@ const bounded: Sizes = {
   sqliteLockOuts: 3,
   contentionWritesPerProcess: 400,
   contentionFibers: 16,
+  clusterSeconds: 5,
+  clusterMeasuredWorkers: [],
   migratingProcesses: 4,
   hostileCases: 400,
   hostileTableNames: 200
@@ -65,6 +71,8 @@ const full: Sizes = {
   sqliteLockOuts: 6,
   contentionWritesPerProcess: 5000,
   contentionFibers: 32,
+  clusterSeconds: 30,
+  clusterMeasuredWorkers: [1, 2, 4],
   migratingProcesses: 8,
   hostileCases: 10_000,
   hostileTableNames: 2000
