@@ -14,6 +14,7 @@ import { DatabaseSync } from "node:sqlite"
 import * as Mariadb from "./databases/Mariadb.ts"
 import * as Postgres from "./databases/Postgres.ts"
 import * as Sqlite from "./databases/Sqlite.ts"
+import * as Grows from "./Grows.ts"
 import * as Matrix from "./Matrix.ts"
 import type { Database, Environment, Report, Result, ScaleResult, SweepResult } from "./Model.ts"
 import { noiseThreshold } from "./Model.ts"
@@ -338,4 +339,59 @@ export const merge = (reports: ReadonlyArray<Report>): Report => {
     scale: mine((r) => r.scale),
     sweep: mine((r) => r.sweep)
   }
+}
+
+/**
+ * The settings of the "grows from empty" scenario: 1,000,000 rows (quick:
+ * 100,000), or `rows` when given.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const growsSettings = (options: { readonly quick: boolean; readonly rows?: number | undefined }): Grows.Settings =>
+  options.quick
+    ? { rows: options.rows ?? 100_000, expiredRows: 10_000, rounds: 5, secondsPerCell: 0.05, warmupSeconds: 0.1 }
+    : { rows: options.rows ?? 1_000_000, expiredRows: 100_000, rounds: 5, secondsPerCell: 0.5, warmupSeconds: 0.5 }
+
+/**
+ * Runs only the "grows from empty" scenario on each database, in the
+ * benchmark's own database (dropped at the end) or temporary directory.
+ *
+ * @category constructors
+ * @since 0.0.0
+ */
+export const grows = async (
+  databases: ReadonlyArray<Database>,
+  settings: Grows.Settings,
+  log: (line: string) => void
+): Promise<{ readonly results: ReadonlyArray<Grows.Result>; readonly failures: ReadonlyArray<string> }> => {
+  const started = Date.now()
+  const results: Array<Grows.Result> = []
+  const failures: Array<string> = []
+  for (const database of databases) {
+    const say = (line: string) => log(`[${database} +${((Date.now() - started) / 1000).toFixed(0)} s] ${line}`)
+    const dir = mkdtempSync(join(tmpdir(), `effect-persist-bench-${database}-`))
+    let server: Servers.Server | undefined
+    try {
+      let target: Scale.Target
+      if (database === "sqlite") {
+        target = Sqlite.scaleTarget(dir)
+      } else if (database === "pg") {
+        server = await Servers.postgresServer()
+        target = Postgres.scaleTarget(server.url)
+      } else {
+        server = await Servers.mariadbServer()
+        target = Mariadb.scaleTarget(server.url)
+      }
+      results.push(...await Grows.run(target, settings, say))
+    } catch (cause) {
+      const message = cause instanceof Error ? cause.stack ?? cause.message : String(cause)
+      failures.push(`${database}: ${message}`)
+      say(`FAILED: ${message}`)
+    } finally {
+      await server?.drop().catch((cause) => say(`could not drop the benchmark database: ${String(cause)}`))
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+  return { results, failures }
 }

@@ -14,12 +14,14 @@ import mysql from "mysql2/promise"
 import pg from "pg"
 
 /**
- * The database the benchmark creates on each server.
+ * The database the benchmark creates on each server (and drops at the
+ * end): `EFFECT_PERSIST_BENCH_DATABASE`, so that runs sharing a server can
+ * each have their own, else `effect_persist_bench`.
  *
  * @category constructors
  * @since 0.0.0
  */
-export const benchDatabase = "effect_persist_bench"
+export const benchDatabase = process.env.EFFECT_PERSIST_BENCH_DATABASE ?? "effect_persist_bench"
 
 /**
  * A server database ready for the contenders.

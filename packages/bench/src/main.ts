@@ -10,6 +10,7 @@
  * npm run bench -- --docs-file <file>    the same, into another markdown file (the chart beside it)
  * npm run bench -- --databases sqlite    only some databases (sqlite, pg, mariadb)
  * npm run bench -- --no-scale            without the scale and sweep run
+ * npm run bench -- --grows               only the "grows from empty" scenario (--grows-rows <n>: its size)
  * npm run bench -- --from out.json --docs  no run: writes the report of an earlier --json
  *                                           (several --from: their databases merged into one report)
  * ```
@@ -24,13 +25,14 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { parseArgs } from "node:util"
 import * as Docs from "./Docs.ts"
+import * as Grows from "./Grows.ts"
 import * as Markdown from "./Markdown.ts"
 import type { Database, Report } from "./Model.ts"
 import { databases } from "./Model.ts"
 import * as Run from "./Run.ts"
 
 const usage =
-  `usage: npm run bench -- [--quick] [--json <file>] [--docs | --docs-file <file>] [--databases sqlite,pg,mariadb] [--no-scale] [--from <json>]`
+  `usage: npm run bench -- [--quick] [--json <file>] [--docs | --docs-file <file>] [--databases sqlite,pg,mariadb] [--no-scale] [--from <json>] [--grows [--grows-rows <n>]]`
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +42,8 @@ const { values } = parseArgs({
     "docs-file": { type: "string" },
     databases: { type: "string" },
     "no-scale": { type: "boolean", default: false },
+    grows: { type: "boolean", default: false },
+    "grows-rows": { type: "string" },
     from: { type: "string", multiple: true },
     help: { type: "boolean", short: "h", default: false }
   },
@@ -62,6 +66,39 @@ if (unknown.length > 0) {
 // directory `pnpm run` switches to.
 const cwd = process.env.INIT_CWD ?? process.cwd()
 const root = resolve(import.meta.dirname, "..", "..", "..")
+
+if (values.grows) {
+  const rows = values["grows-rows"] === undefined ? undefined : Number(values["grows-rows"])
+  if (rows !== undefined && !(Number.isSafeInteger(rows) && rows >= 1000)) {
+    console.error(`--grows-rows takes a whole number of at least 1000, got ${values["grows-rows"]}.\n${usage}`)
+    process.exit(2)
+  }
+  const settings = Run.growsSettings({ quick: values.quick, rows })
+  const started = new Date()
+  const { failures, results } = await Run.grows(chosen as ReadonlyArray<Database>, settings, (line) => console.error(line))
+  if (values.json !== undefined) {
+    const path = resolve(cwd, values.json)
+    mkdirSync(dirname(path), { recursive: true })
+    writeFileSync(path, JSON.stringify({ date: started.toISOString(), settings, results }, null, 2) + "\n")
+    console.error(`wrote ${path}`)
+  }
+  const generated = [
+    `Run of ${started.toISOString()} (${values.quick ? "quick" : "full"}; ${settings.rounds} rounds of ${settings.secondsPerCell} s per cell, medians; ~ marks a cell whose rounds spread by more than 25%), Node ${process.version}.`,
+    "",
+    Grows.render(results)
+  ].join("\n")
+  if (values.docs || values["docs-file"] !== undefined) {
+    const path = values["docs-file"] === undefined ? join(root, "docs", "benchmarks.md") : resolve(cwd, values["docs-file"])
+    Docs.writeGrows(path, generated)
+    console.error(`wrote ${path}`)
+  }
+  console.log(generated)
+  if (failures.length > 0) {
+    console.error(`\n${failures.length} database(s) failed:\n${failures.join("\n")}`)
+    process.exit(1)
+  }
+  process.exit(0)
+}
 
 const { failures, report }: { readonly failures: ReadonlyArray<string>; readonly report: Report } =
   values.from === undefined
