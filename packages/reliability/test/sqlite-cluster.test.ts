@@ -69,7 +69,10 @@ const record = (scenario: string, report: Cluster.ClusterReport) => {
       (sum, result) => sum + (result.latencyMs["modify (function fails)"]?.count ?? 0) + (result.latencyMs["modify (interrupted)"]?.count ?? 0),
       0
     ),
-    failures: JSON.stringify(Object.assign({}, ...report.results.map((result) => result.failuresByMessage))),
+    failures: JSON.stringify(report.results.reduce<Record<string, number>>((all, result) => {
+      for (const [message, count] of Object.entries(result.failuresByMessage)) all[message] = (all[message] ?? 0) + count
+      return all
+    }, {})),
     // The machine is shared: lateness and throughput mean little without it.
     loadAverage1m: Math.round(loadavg()[0]! * 10) / 10,
     violations: report.violations.length + report.counters.length
