@@ -148,6 +148,30 @@ export const make = (db: Kysely<any>, spec: Spec, table: string, readLimit: numb
   const clear = (bounds: "none" | "from" | "range") =>
     template(inRange(db.deleteFrom(table).where("namespace", "=", slot(0)), bounds))
 
+  /**
+   * PostgreSQL's `getMany`: each key looked up by primary key in a LATERAL
+   * subquery, which its LIMIT keeps from being flattened into a join. A
+   * driver that names its statements (postgres.js, for one) lets the server
+   * keep one generic plan per text; for `key IN (...)` a generic plan made
+   * while the table was empty reads the whole namespace and filters it by
+   * the list, on every call, after the table has grown.
+   */
+  const lookups = (count: number): Compilable => {
+    const t = sql.table(table)
+    const v = sql.ref("value")
+    const keys = sql.join(Array.from({ length: count }, (_, i) => sql`(${slot(2 + i)}::bytea)`))
+    const query = sql`select k.key, e.value, e.kind, e.size from (values ${keys}) as k(key)
+cross join lateral (
+  select case when octet_length(${v}) <= ${sql.lit(readLimit)} then ${v} end as value, ${sql.ref("kind")},
+    octet_length(${v}) as size
+  from ${t}
+  where ${sql.ref("namespace")} = ${slot(0)} and ${sql.ref("key")} = k.key
+    and (${sql.ref("expires_at")} is null or ${sql.ref("expires_at")} > ${slot(1)})
+  limit 1
+) as e`
+    return { compile: () => query.compile(db) }
+  }
+
   const sweep = (): Compilable => {
     if (spec.name === "mysql") {
       // The first of two steps (see sweepDelete): the primary keys of one
@@ -161,7 +185,13 @@ export const make = (db: Kysely<any>, spec: Spec, table: string, readLimit: numb
     if (spec.name === "pg") {
       // SKIP LOCKED passes over rows a writer holds, so a sweep never waits for
       // writers; FOR UPDATE re-checks a row a writer changed meanwhile, so an
-      // entry re-set with a later expiry survives.
+      // entry re-set with a later expiry survives. Planned for its
+      // parameters (node-postgres, behind Kysely's PostgresDialect, sends
+      // every statement unnamed), each row of the batch is deleted by
+      // primary key. A generic plan made while the table was small, which a
+      // driver that names statements lets the server keep, hashes a scan of
+      // the whole table instead; no shape of this delete prevents that, and
+      // a setting would need a transaction per batch (see the README).
       return db.deleteFrom(table).where((eb: any) =>
         eb(
           eb.refTuple("namespace", "key"),
@@ -185,9 +215,11 @@ export const make = (db: Kysely<any>, spec: Spec, table: string, readLimit: numb
     /** namespace, now, `count` keys → key, value, kind (and size, as `get`) */
     getMany: cached((count) =>
       template(
-        select(["key", ...value])
-          .where("key", "in", Array.from({ length: count }, (_, i) => slot(2 + i)))
-          .where((eb: any) => live(eb, slot(1)))
+        spec.name === "pg"
+          ? lookups(count)
+          : select(["key", ...value])
+            .where("key", "in", Array.from({ length: count }, (_, i) => slot(2 + i)))
+            .where((eb: any) => live(eb, slot(1)))
       )
     ),
     /** namespace, key, value, kind, expires_at */
