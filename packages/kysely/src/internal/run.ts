@@ -12,7 +12,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import { CompiledQuery, type Kysely, type QueryResult } from "kysely"
+import { CompiledQuery, type DatabaseConnection, type Kysely, type QueryResult } from "kysely"
 
 /**
  * A promise of Kysely or its driver rejected; `cause` is what it rejected with.
@@ -21,41 +21,96 @@ import { CompiledQuery, type Kysely, type QueryResult } from "kysely"
  */
 export class DatabaseFailure extends Data.TaggedError("DatabaseFailure")<{ readonly cause: unknown }> {}
 
+// Kysely cannot take back a query it has started: an abandoned promise still
+// runs, and may commit after the caller's next statement on another
+// connection. So once a promise exists the caller waits for its outcome;
+// an interrupted operation has then either not happened or happened before
+// the interruption completes.
 /** @internal */
 export const attempt = <A>(thunk: () => Promise<A>): Effect.Effect<A, DatabaseFailure> =>
-  Effect.tryPromise({ try: thunk, catch: (cause) => new DatabaseFailure({ cause }) })
+  Effect.uninterruptible(Effect.tryPromise({ try: thunk, catch: (cause) => new DatabaseFailure({ cause }) }))
 
-/** Runs a compiled query on a Kysely instance (the pool, or one reserved connection). @internal */
+/**
+ * Runs `use` on one connection of `db`. The wait for the connection can be
+ * interrupted (a connection that comes later is handed back unused, so
+ * nothing runs after the caller has gone); once `use` has started, an
+ * interruption waits for it to settle.
+ */
+const onConnection = <A>(
+  db: Kysely<any>,
+  use: (connection: DatabaseConnection) => Promise<A>
+): Effect.Effect<A, DatabaseFailure> =>
+  Effect.callback<A, DatabaseFailure>((resume) => {
+    let abandoned = false
+    let running: Promise<unknown> | undefined
+    db.getExecutor().provideConnection((connection) => {
+      if (abandoned) return Promise.resolve(undefined)
+      running = use(connection).then(
+        (value) => resume(Effect.succeed(value)),
+        (cause) => resume(Effect.fail(new DatabaseFailure({ cause })))
+      )
+      return running
+    }).catch((cause) => resume(Effect.fail(new DatabaseFailure({ cause }))))
+    return Effect.suspend(() => {
+      if (running !== undefined) return Effect.promise(() => running!)
+      abandoned = true
+      return Effect.void
+    })
+  })
+
+/**
+ * Runs a compiled query on a Kysely instance (the pool, or one reserved
+ * connection) without its plugins' result transforms: the store's instances
+ * have none.
+ *
+ * @internal
+ */
 export const execute = (db: Kysely<any>, query: CompiledQuery): Effect.Effect<QueryResult<any>, DatabaseFailure> =>
-  attempt(() => db.executeQuery(query))
+  onConnection(db, (connection) => connection.executeQuery(query))
 
 /** Runs a fixed statement such as `begin` or `commit`. @internal */
 export const statement = (db: Kysely<any>, text: string): Effect.Effect<QueryResult<any>, DatabaseFailure> =>
-  attempt(() => db.executeQuery(CompiledQuery.raw(text)))
+  execute(db, CompiledQuery.raw(text))
 
 /**
  * One connection of `db` for the lifetime of the scope: a Kysely instance
  * whose every query runs on it. Kysely only lends a connection to a
- * callback, so the callback holds it until the scope closes.
+ * callback, so the callback holds it until the scope closes. The wait can be
+ * interrupted; a connection that comes after is given straight back.
  *
  * @internal
  */
 export const reserve = (db: Kysely<any>): Effect.Effect<Kysely<any>, DatabaseFailure, Scope.Scope> =>
-  Effect.acquireRelease(
-    attempt(() =>
-      new Promise<{ readonly connection: Kysely<any>; readonly release: () => void }>((resolve, reject) => {
-        let release!: () => void
-        const released = new Promise<void>((done) => {
-          release = done
-        })
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(
+      restore(Effect.callback<Lease, DatabaseFailure>((resume) => {
+        let abandoned = false
+        let lease: Lease | undefined
         db.connection().execute((connection) => {
-          resolve({ connection, release })
+          if (abandoned) return Promise.resolve()
+          let release!: () => void
+          const released = new Promise<void>((done) => {
+            release = done
+          })
+          lease = { connection, release }
+          resume(Effect.succeed(lease))
           return released
-        }).catch(reject)
-      })
-    ),
-    ({ release }) => Effect.sync(release)
-  ).pipe(Effect.map(({ connection }) => connection))
+        }).catch((cause) => resume(Effect.fail(new DatabaseFailure({ cause }))))
+        // An interruption that arrives after the lease was handed over, but
+        // before this fiber took it, would otherwise keep the connection.
+        return Effect.sync(() => {
+          abandoned = true
+          lease?.release()
+        })
+      })),
+      ({ connection, release }) => Effect.as(Effect.addFinalizer(() => Effect.sync(release)), connection)
+    )
+  )
+
+interface Lease {
+  readonly connection: Kysely<any>
+  readonly release: () => void
+}
 
 /**
  * Runs `body` in a transaction on one reserved connection of `db`, opened
