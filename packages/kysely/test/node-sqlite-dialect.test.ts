@@ -146,6 +146,28 @@ describe("NodeSqliteDialect", () => {
   })
 })
 
+describe("the event loop while a NodeSqliteDialect writer runs", () => {
+  // node:sqlite answers synchronously, so a fiber writing back to back never
+  // let a timer fire: a 10 ms timeout came 3 s late, after the writer.
+  it.live("a timer fires while one fiber writes back to back, not after it", () =>
+    Effect.gen(function*() {
+      const db = new Kysely<any>({ dialect: new NodeSqliteDialect({ database: join(dir, "busy.db") }) })
+      yield* Effect.addFinalizer(() => Effect.promise(() => db.destroy()))
+      const backend = yield* KyselyBackend.make(db, { autoMigrate: true })
+      const writes = 20_000
+      let done = 0
+      let doneWhenTimerFired: number | undefined
+      setTimeout(() => doneWhenTimerFired = done, 10)
+      for (let i = 0; i < writes; i++) {
+        yield* backend.set("busy", `k${i % 100}`, `v${i}`)
+        done++
+      }
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      expect(doneWhenTimerFired).toBeDefined()
+      expect(doneWhenTimerFired!).toBeLessThan(writes)
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+})
+
 describe("the Kysely SQLite backend across processes", () => {
   it.effect("modify is atomic between processes on one file: no increment is lost", () =>
     Effect.gen(function*() {

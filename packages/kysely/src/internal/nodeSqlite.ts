@@ -91,6 +91,51 @@ const returnsRows = (statement: NodeSqliteStatement, compiled: CompiledQuery): b
   return node.kind === "RawNode" && /^\s*(select|with|pragma|values|explain)\b/i.test(compiled.sql)
 }
 
+// node:sqlite runs a statement synchronously and the connection resolves
+// its promise at once, so a caller writing back to back never lets the
+// event loop turn: timers, sockets and other processes' messages wait for
+// as long as it writes. After this much work without a turn, a statement
+// first waits for one (a setImmediate, a few microseconds when nothing is
+// pending).
+const workBetweenTurns = 5 // milliseconds
+
+let lastTurn = performance.now()
+let watching = false
+const turned = () => {
+  watching = false
+  lastTurn = performance.now()
+}
+
+// Notes when the event loop next turns on its own, so that callers that
+// already yield (a server answering requests) never wait for a turn.
+const watchForTurn = (): void => {
+  if (watching) return
+  watching = true
+  setImmediate(turned)
+}
+
+const nextTurn = (): Promise<void> =>
+  new Promise((resolve) =>
+    setImmediate(() => {
+      turned()
+      resolve()
+    })
+  )
+
+/**
+ * Resolves at once, unless the process has run statements for longer than
+ * `workBetweenTurns` since the event loop last turned: then on the next turn.
+ *
+ * @internal
+ */
+export const yieldIfBusy = (): Promise<void> | undefined => {
+  if (performance.now() - lastTurn < workBetweenTurns) {
+    watchForTurn()
+    return undefined
+  }
+  return nextTurn()
+}
+
 /** @internal */
 export class NodeSqliteConnection implements DatabaseConnection {
   readonly #database: NodeSqliteDatabase
@@ -121,6 +166,8 @@ export class NodeSqliteConnection implements DatabaseConnection {
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
+    const turn = yieldIfBusy()
+    if (turn !== undefined) await turn
     const statement = this.#prepare(compiled.sql)
     const parameters = bindable(compiled.parameters)
     if (returnsRows(statement, compiled)) {
