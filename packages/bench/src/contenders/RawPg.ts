@@ -30,8 +30,11 @@ SET value = EXCLUDED.value, kind = EXCLUDED.kind, expires_at = EXCLUDED.expires_
     getForUpdate: `SELECT value, kind FROM ${t} WHERE namespace = $1 AND key = $2 AND ${live(3)} FOR UPDATE`,
     getMany: `SELECT k.i, e.value, e.kind
 FROM unnest($2::bytea[]) WITH ORDINALITY AS k(key, i)
-JOIN ${t} AS e ON e.namespace = $1 AND e.key = k.key
-WHERE ${live(3, "e.")}`,
+CROSS JOIN LATERAL (
+  SELECT value, kind FROM ${t}
+  WHERE namespace = $1 AND key = k.key AND ${live(3)}
+  LIMIT 1
+) AS e`,
     set: `INSERT INTO ${t} (namespace, key, value, kind, expires_at) VALUES ($1, $2, $3, $4, $5)
 ${upsert}`,
     setMany: `INSERT INTO ${t} (namespace, key, value, kind, expires_at)
