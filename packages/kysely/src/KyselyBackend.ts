@@ -13,12 +13,22 @@ import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@eff
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Semaphore from "effect/Semaphore"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
-import { type Kysely, sql } from "kysely"
+import { type Kysely, sql, type Transaction } from "kysely"
 import { diagnose } from "./internal/classify.ts"
 import { detect, type Spec } from "./internal/dialect.ts"
-import { attempt, DatabaseFailure, execute, transaction } from "./internal/run.ts"
+import {
+  attempt,
+  CurrentTransaction,
+  DatabaseFailure,
+  type Joined,
+  execute,
+  onJoined,
+  transaction,
+  withinSavepoint
+} from "./internal/run.ts"
 import * as Statements from "./internal/statements.ts"
 import * as KyselyMigrator from "./KyselyMigrator.ts"
 
@@ -326,6 +336,26 @@ export const make = (
         Effect.mapError(toStorageError(operation, namespace, key))
       )
 
+    const adapter = db.getExecutor().adapter
+
+    /**
+     * Runs an operation on the application's transaction when the caller
+     * joined one on this database (see `joinTransaction`), else on the pool.
+     * In the application's transaction nothing is retried: a failure there
+     * (a deadlock has rolled the whole transaction back) is the application's
+     * to handle.
+     */
+    const op = <A>(
+      operation: string,
+      body: (on: Kysely<any>, joined: boolean) => Effect.Effect<A, unknown>,
+      namespace?: string,
+      key?: string
+    ): Effect.Effect<A, StorageError.StorageError> =>
+      Effect.flatMap(Effect.service(CurrentTransaction), (current) =>
+        current === undefined || current.adapter !== adapter
+          ? run(operation, body(k, false), namespace, key)
+          : Effect.mapError(onJoined(current, (on) => body(on, true)), toStorageError(operation, namespace, key)))
+
     const rows = (on: Kysely<any>, template: Statements.Template, parameters: ReadonlyArray<unknown>) =>
       Effect.map(execute(on, Statements.bind(template, parameters)), (result) => result.rows as Array<any>)
 
@@ -348,20 +378,27 @@ export const make = (
     }
 
     /** The statements of a write that must apply all or nothing, on one connection. */
-    const atomically = (statements: ReadonlyArray<(on: Kysely<any>) => Effect.Effect<unknown, DatabaseFailure>>) =>
+    const atomically = (
+      on: Kysely<any>,
+      joined: boolean,
+      statements: ReadonlyArray<(on: Kysely<any>) => Effect.Effect<unknown, DatabaseFailure>>
+    ) =>
       statements.length === 1
-        ? Effect.asVoid(statements[0]!(k))
-        : transaction(k, spec.begin, (on) => Effect.forEach(statements, (statement) => statement(on), { discard: true }))
+        ? Effect.asVoid(statements[0]!(on))
+        : joined
+        ? withinSavepoint(on, Effect.forEach(statements, (statement) => statement(on), { discard: true }))
+        : transaction(on, spec.begin, (tx) => Effect.forEach(statements, (statement) => statement(tx), { discard: true }))
 
     return StorageBackend.make({
       dialect,
       capabilities: { maxKeyBytes: spec.maxKeyBytes, maxValueBytes, durable },
       get: (namespace, key) =>
-        run(
+        op(
           "get",
-          Effect.flatMap(now, (at) =>
+          (on) =>
+            Effect.flatMap(now, (at) =>
             Effect.flatMap(
-              rows(k, q.get, [keyBytes(namespace), keyBytes(key), at]),
+              rows(on, q.get, [keyBytes(namespace), keyBytes(key), at]),
               (result) =>
                 result.length === 0
                   ? Effect.undefined
@@ -371,9 +408,9 @@ export const make = (
           key
         ),
       getMany: (namespace, keys) =>
-        run(
+        op(
           "getMany",
-          Effect.gen(function*() {
+          (on) => Effect.gen(function*() {
             const at = yield* now
             const ns = keyBytes(namespace)
             const encoded = keys.map(keyBytes)
@@ -394,7 +431,7 @@ export const make = (
               statementBudget
             )
             for (const [start, end] of runs) {
-              const result = yield* rows(k, q.getMany(end - start), [ns, at, ...unique.slice(start, end)])
+              const result = yield* rows(on, q.getMany(end - start), [ns, at, ...unique.slice(start, end)])
               yield* decoded(() => {
                 for (const row of result) {
                   const value = decodeValue(row.value, row.kind, row.size, maxValueBytes)
@@ -407,11 +444,11 @@ export const make = (
           namespace
         ),
       set: (namespace, key, value, expiresAt) =>
-        run(
+        op(
           "set",
-          Effect.asVoid(
+          (on) => Effect.asVoid(
             execute(
-              k,
+              on,
               Statements.bind(q.set, [
                 keyBytes(namespace),
                 keyBytes(key),
@@ -450,25 +487,25 @@ export const make = (
             const compiled = Statements.bind(q.setMany(end - start), parameters)
             return (on: Kysely<any>) => execute(on, compiled)
           })
-          return run("setMany", atomically(statements), namespace)
+          return op("setMany", (on, joined) => atomically(on, joined, statements), namespace)
         }),
       remove: (namespace, key) =>
-        run(
+        op(
           "remove",
-          Effect.asVoid(execute(k, Statements.bind(q.remove, [keyBytes(namespace), keyBytes(key)]))),
+          (on) => Effect.asVoid(execute(on, Statements.bind(q.remove, [keyBytes(namespace), keyBytes(key)]))),
           namespace,
           key
         ),
       clear: (namespace) =>
-        run("clear", Effect.asVoid(execute(k, Statements.bind(q.clear, [keyBytes(namespace)]))), namespace),
+        op("clear", (on) => Effect.asVoid(execute(on, Statements.bind(q.clear, [keyBytes(namespace)]))), namespace),
       clearPrefix: (namespace, prefix) => {
         const [low, high] = range(prefix)!
         const ns = keyBytes(namespace)
-        return run(
+        return op(
           "clearPrefix",
-          Effect.asVoid(
+          (on) => Effect.asVoid(
             execute(
-              k,
+              on,
               high === undefined
                 ? Statements.bind(q.clearFrom, [ns, low])
                 : Statements.bind(q.clearRange, [ns, low, high])
@@ -479,31 +516,31 @@ export const make = (
         )
       },
       keys: (namespace, prefix) =>
-        run(
+        op(
           "keys",
-          Effect.flatMap(now, (at) => {
+          (on) => Effect.flatMap(now, (at) => {
             const ns = keyBytes(namespace)
             const bounds = range(prefix)
             const query = bounds === undefined
-              ? rows(k, q.keys, [ns, at])
+              ? rows(on, q.keys, [ns, at])
               : bounds[1] === undefined
-              ? rows(k, q.keysFrom, [ns, bounds[0], at])
-              : rows(k, q.keysRange, [ns, bounds[0], bounds[1], at])
+              ? rows(on, q.keysFrom, [ns, bounds[0], at])
+              : rows(on, q.keysRange, [ns, bounds[0], bounds[1], at])
             return Effect.flatMap(query, (result) => decoded(() => result.map((row) => KeyCodec.decode(row.key))))
           }),
           namespace
         ),
       size: (namespace, prefix) =>
-        run(
+        op(
           "size",
-          Effect.flatMap(now, (at) => {
+          (on) => Effect.flatMap(now, (at) => {
             const ns = keyBytes(namespace)
             const bounds = range(prefix)
             const query = bounds === undefined
-              ? rows(k, q.size, [ns, at])
+              ? rows(on, q.size, [ns, at])
               : bounds[1] === undefined
-              ? rows(k, q.sizeFrom, [ns, bounds[0], at])
-              : rows(k, q.sizeRange, [ns, bounds[0], bounds[1], at])
+              ? rows(on, q.sizeFrom, [ns, bounds[0], at])
+              : rows(on, q.sizeRange, [ns, bounds[0], bounds[1], at])
             return Effect.map(query, (result) => Number(result[0].n))
           }),
           namespace
@@ -516,7 +553,7 @@ export const make = (
           let called = false
           const ns = keyBytes(namespace)
           const keyParam = keyBytes(key)
-          return transaction(k, spec.begin, (on) =>
+          const body = (on: Kysely<any>) =>
             Effect.gen(function*() {
               const current = yield* rows(on, spec.lockRow ? q.getForUpdate : q.get, [ns, keyParam, yield* now])
               if (current.length === 0) return undefined
@@ -525,17 +562,21 @@ export const make = (
               const next = yield* f(value)
               yield* execute(on, Statements.bind(q.update, [encodeValue(next), kindOf(next), ns, keyParam]))
               return next
-            })).pipe(
-              // Retrying is safe only while nothing of the user's function ran.
-              Effect.retry({ times: 1, while: (error) => !called && lost(error) }),
-              Effect.mapError(toStorageError("modify", namespace, key))
-            )
+            })
+          return Effect.flatMap(Effect.service(CurrentTransaction), (current) =>
+            current !== undefined && current.adapter === adapter
+              ? Effect.mapError(onJoined(current, (on) => withinSavepoint(on, body(on))), toStorageError("modify", namespace, key))
+              : transaction(k, spec.begin, body).pipe(
+                // Retrying is safe only while nothing of the user's function ran.
+                Effect.retry({ times: 1, while: (error) => !called && lost(error) }),
+                Effect.mapError(toStorageError("modify", namespace, key))
+              ))
         }),
       sweep: (sweepOptions) =>
         Effect.flatMap(now, (at) =>
           StorageBackend.sweepInBatches(sweepOptions, (batchSize) =>
             Effect.gen(function*() {
-              const result = yield* run("sweep", execute(k, Statements.bind(q.sweep, [at, batchSize])))
+              const result = yield* op("sweep", (on) => execute(on, Statements.bind(q.sweep, [at, batchSize])))
               if (spec.name !== "mysql") return Number(result.numAffectedRows ?? 0n)
               // On MySQL the batch is the primary keys of up to batchSize
               // expired rows, deleted next (see Statements.sweep).
@@ -546,13 +587,69 @@ export const make = (
                 const params: Array<unknown> = []
                 for (let i = start; i < end; i++) params.push(expired[i]!.namespace, expired[i]!.key)
                 params.push(at)
-                const removed = yield* run("sweep", execute(k, Statements.bind(q.sweepDelete(end - start), params)))
+                const removed = yield* op("sweep", (on) => execute(on, Statements.bind(q.sweepDelete(end - start), params)))
                 deleted += Number(removed.numAffectedRows ?? 0n)
               }
               return { deleted, examined: expired.length }
             })))
     })
   })
+
+/**
+ * Runs `effect` with its store calls inside the application's Kysely
+ * transaction `trx`: they commit and roll back with it.
+ *
+ * **Details**
+ *
+ * Without it, a store call made while the application holds a transaction
+ * runs on another connection of the pool and commits on its own, whatever
+ * the transaction does; on a pool whose only connection the transaction
+ * holds (`NodeSqliteDialect`, any SQLite dialect, a pool of one) it waits
+ * for that connection for as long as the transaction lasts, which is forever
+ * when the transaction waits for the call.
+ *
+ * Joined, every call of a store on the same database as `trx` runs on the
+ * transaction's connection, one at a time (a `modify` function may call the
+ * store again); `setMany` and `modify` run inside a savepoint, so a failed
+ * call leaves the transaction as it was. Nothing is retried: a failure
+ * there (a deadlock has rolled back the whole transaction on MySQL) goes to
+ * the caller, and the transaction is the application's to roll back or run
+ * again. Stores on other databases are not affected.
+ *
+ * @example
+ * ```ts
+ * import { KyselyBackend } from "@effect-persist/kysely"
+ * import { Effect } from "effect"
+ * import { KeyValueStore } from "effect/persistence"
+ * import type { Kysely } from "kysely"
+ *
+ * declare const db: Kysely<any>
+ * // Your runtime, with the KeyValueStore of KyselyBackend.layerKeyValueStore(db).
+ * declare const run: <A, E>(effect: Effect.Effect<A, E, KeyValueStore.KeyValueStore>) => Promise<A>
+ *
+ * const placed = Effect.gen(function*() {
+ *   const store = yield* KeyValueStore.KeyValueStore
+ *   yield* store.set("order:1", "placed")
+ * })
+ *
+ * await db.transaction().execute(async (trx) => {
+ *   await trx.insertInto("orders").values({ id: 1 }).execute()
+ *   await run(placed.pipe(KyselyBackend.joinTransaction(trx)))
+ * })
+ * ```
+ *
+ * @category services
+ * @since 0.1.0
+ */
+export const joinTransaction = (trx: Transaction<any>) => {
+  const joined = {
+    connection: trx.withoutPlugins(),
+    adapter: trx.getExecutor().adapter,
+    turn: Semaphore.makeUnsafe(1)
+  } satisfies Joined
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.provideService(effect, CurrentTransaction, joined)
+}
 
 /**
  * Provides the backend on a Kysely instance.

@@ -12,6 +12,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
+import type * as Semaphore from "effect/Semaphore"
 import { CompiledQuery, type DatabaseConnection, type Kysely, type QueryResult } from "kysely"
 
 /**
@@ -133,6 +134,76 @@ export const transaction = <A, E, R>(
         (_, exit) => Exit.isSuccess(exit) ? Effect.void : Effect.ignore(statement(connection, "rollback"))
       ))
   )
+
+/**
+ * The application's transaction that store calls of this fiber join:
+ * `connection` runs its statements, `adapter` tells which database it
+ * belongs to, and `turn` lets one store call at a time use it (undefined
+ * inside a call, whose modify function may call the store again).
+ *
+ * @internal
+ */
+export interface Joined {
+  readonly connection: Kysely<any>
+  readonly adapter: unknown
+  readonly turn: Semaphore.Semaphore | undefined
+}
+
+/** @internal */
+export const CurrentTransaction = Context.Reference<Joined | undefined>("@effect-persist/kysely/CurrentTransaction", {
+  defaultValue: () => undefined
+})
+
+/**
+ * Runs a store call on the joined transaction, after any call of another
+ * fiber on it has finished.
+ *
+ * @internal
+ */
+export const onJoined = <A, E, R>(
+  joined: Joined,
+  call: (connection: Kysely<any>) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> =>
+  joined.turn === undefined
+    ? call(joined.connection)
+    : joined.turn.withPermits(1)(
+      Effect.provideService(call(joined.connection), CurrentTransaction, { ...joined, turn: undefined })
+    )
+
+let savepoints = 0
+
+/**
+ * Runs `body` inside a savepoint of the transaction `connection` is in:
+ * released when `body` succeeds, rolled back to when it fails or is
+ * interrupted, so a failed store call leaves the application's transaction
+ * as it was.
+ *
+ * @internal
+ */
+export const withinSavepoint = <A, E, R>(
+  connection: Kysely<any>,
+  body: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | DatabaseFailure, R> =>
+  Effect.suspend(() => {
+    // A name of its own: MySQL replaces a savepoint of the same name, which
+    // a modify calling the store from its function would otherwise do.
+    const name = `effect_persist_${savepoints++ % 1_000_000}`
+    return Effect.acquireUseRelease(
+      statement(connection, `savepoint ${name}`),
+      () => Effect.flatMap(body, (value) => Effect.as(statement(connection, `release savepoint ${name}`), value)),
+      (_, exit) =>
+        Exit.isSuccess(exit)
+          ? Effect.void
+          // After a deadlock MySQL has rolled back the whole transaction and
+          // the savepoint with it: then the application's failure is the one to see.
+          : Effect.ignore(
+            Effect.andThen(
+              statement(connection, `rollback to savepoint ${name}`),
+              statement(connection, `release savepoint ${name}`)
+            )
+          )
+    )
+  })
 
 /**
  * The connection a migration driver's steps run on while its lock is held:

@@ -1,0 +1,98 @@
+// A store call made while the application holds a Kysely transaction. By
+// itself it runs on another pooled connection: it commits whatever the
+// transaction does, and with a single connection (NodeSqliteDialect) it
+// waits for ever. Joined with KyselyBackend.joinTransaction, it commits and
+// rolls back with the transaction, on the transaction's own connection.
+import { StorageError } from "@effect-persist/core"
+import { KyselyBackend, KyselyMigrator, NodeSqliteDialect } from "@effect-persist/kysely"
+import { mysqlServer, postgres } from "@effect-persist/test-servers"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { Kysely, MysqlDialect, PostgresDialect } from "kysely"
+import { createPool } from "mysql2"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { afterAll } from "vitest"
+
+const pgUrl = (await postgres()).url
+const mysqlUrl = (await mysqlServer()).url
+const dir = mkdtempSync(join(tmpdir(), "effect-persist-kysely-ambient-"))
+const table = "kysely_ambient"
+
+// One connection each: a call that does not join the transaction cannot get one.
+const databases = {
+  pg: () => new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: pgUrl, max: 1 }) }) }),
+  mysql: () =>
+    new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool({ uri: mysqlUrl, connectionLimit: 1 }) }) }),
+  sqlite: () => new Kysely<any>({ dialect: new NodeSqliteDialect({ database: join(dir, "ambient.db") }) })
+}
+const opened: Array<Kysely<any>> = []
+afterAll(() => Promise.all(opened.map((db) => db.destroy())))
+
+const open = async (name: keyof typeof databases) => {
+  const db = databases[name]()
+  opened.push(db)
+  await Effect.runPromise(KyselyMigrator.migrate(db, { table }))
+  const backend = await Effect.runPromise(KyselyBackend.make(db, { table }))
+  await Effect.runPromise(backend.clear("ambient"))
+  return { db, backend }
+}
+
+describe.each(["pg", "mysql", "sqlite"] as const)("Kysely on %s: store calls in the application's transaction", (name) => {
+  it("joined, they commit with the transaction, on its one connection", async () => {
+    const { backend, db } = await open(name)
+    await db.transaction().execute(async (trx) => {
+      await Effect.runPromise(
+        Effect.gen(function*() {
+          yield* backend.set("ambient", "a", "1")
+          yield* backend.setMany("ambient", [{ key: "b", value: "2" }, { key: "c", value: "3" }])
+          // The modify function calls the store again: it runs in the same transaction.
+          yield* backend.modify("ambient", "a", (v) => Effect.as(backend.set("ambient", "d", "4"), `${v}+`))
+          expect(yield* backend.getMany("ambient", ["a", "b", "c", "d"])).toEqual(["1+", "2", "3", "4"])
+        }).pipe(KyselyBackend.joinTransaction(trx))
+      )
+    })
+    expect(await Effect.runPromise(backend.getMany("ambient", ["a", "b", "c", "d"]))).toEqual(["1+", "2", "3", "4"])
+  })
+
+  it("joined, they roll back with the transaction", async () => {
+    const { backend, db } = await open(name)
+    await Effect.runPromise(backend.set("ambient", "kept", "before"))
+    const rolledBack = db.transaction().execute(async (trx) => {
+      await Effect.runPromise(
+        Effect.gen(function*() {
+          yield* backend.set("ambient", "kept", "inside")
+          yield* backend.setMany("ambient", [{ key: "x", value: "1" }, { key: "y", value: "2" }])
+        }).pipe(KyselyBackend.joinTransaction(trx))
+      )
+      throw new Error("the application gives up")
+    })
+    await expect(rolledBack).rejects.toThrow("the application gives up")
+    expect(await Effect.runPromise(backend.getMany("ambient", ["kept", "x", "y"]))).toEqual([
+      "before",
+      undefined,
+      undefined
+    ])
+  })
+
+  it("a failed modify inside the transaction leaves the transaction as it was", async () => {
+    const { backend, db } = await open(name)
+    await db.transaction().execute(async (trx) => {
+      await Effect.runPromise(
+        Effect.gen(function*() {
+          yield* backend.set("ambient", "k", "1")
+          const failed = yield* Effect.flip(backend.modify("ambient", "k", () =>
+            Effect.andThen(
+              backend.set("ambient", "k", "changed"),
+              Effect.fail(new StorageError.StorageError({ operation: "modify", reason: "InvalidValue", message: "refused" }))
+            )))
+          expect(failed._tag).toBe("StorageError")
+          expect(yield* backend.get("ambient", "k")).toBe("1")
+        }).pipe(KyselyBackend.joinTransaction(trx))
+      )
+    })
+    expect(await Effect.runPromise(backend.get("ambient", "k"))).toBe("1")
+  })
+})
