@@ -48,6 +48,11 @@ export interface Table {
   readonly raw: (workload: Workload.Workload) => Promise<Subject.Subject>
   /** Brings planner statistics up to date after a bulk fill, as autovacuum or the server would. */
   readonly analyze: () => Promise<void>
+  /**
+   * Keeps the server from analyzing the table by itself (PostgreSQL's
+   * autovacuum), for a run that measures a table whose statistics lag.
+   */
+  readonly holdStatistics?: (() => Promise<void>) | undefined
 }
 
 /**

@@ -121,7 +121,8 @@ FROM generate_series($4::int, $5::int) AS i`,
       ours: async (workload) =>
         (await Ours.make({ database: "pg", contender: "effect-persist", backend: layer, workload }))[0],
       raw: async (workload) => RawPg.make({ url, table: name, workload })[0],
-      analyze: () => admin(`ANALYZE "${name}"`)
+      analyze: () => admin(`ANALYZE "${name}"`),
+      holdStatistics: () => admin(`ALTER TABLE "${name}" SET (autovacuum_enabled = false)`)
     }
   }
 })
