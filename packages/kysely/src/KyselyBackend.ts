@@ -11,6 +11,7 @@
  */
 import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Semaphore from "effect/Semaphore"
@@ -25,6 +26,8 @@ import {
   DatabaseFailure,
   type Joined,
   execute,
+  limitConnectionWait,
+  NoConnection,
   onJoined,
   transaction,
   withinSavepoint
@@ -68,6 +71,16 @@ export interface Options {
    * @default the cap
    */
   readonly maxValueBytes?: number | undefined
+  /**
+   * How long a call waits for a connection of the pool before it fails with
+   * a retryable `StorageError` (`reason: "Unavailable"`) instead of waiting
+   * on. A call made inside `db.transaction()` without
+   * {@link joinTransaction}, on a pool whose only connection the transaction
+   * holds (`NodeSqliteDialect`, a pool of one), would otherwise wait for
+   * ever. `Infinity` waits as long as it takes.
+   * @default "30 seconds"
+   */
+  readonly connectionTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -266,6 +279,13 @@ export const make = (
       )
     }
     const k = db.withoutPlugins()
+    const connectionTimeout = Duration.toMillis(
+      yield* Effect.try({
+        try: () => Duration.fromInputUnsafe(options?.connectionTimeout ?? "30 seconds"),
+        catch: () =>
+          configurationError("connectionTimeout", `connectionTimeout must be a duration, got ${String(options?.connectionTimeout)}.`)
+      })
+    )
     const table = yield* Migrator.validateTableName(options?.table ?? Migrator.defaultTable)
     const requested = options?.maxValueBytes
     if (requested !== undefined && !(Number.isSafeInteger(requested) && requested > 0)) {
@@ -281,6 +301,7 @@ export const make = (
     const durable = yield* isDurable(k, spec)
     const q = Statements.make(k, spec, table, maxValueBytes)
     const dialect = spec.name
+    limitConnectionWait(k, connectionTimeout)
     const encodeValue = (value: StorageBackend.Value) => storedValue(spec, value)
 
     const toStorageError = (operation: string, namespace?: string, key?: string) => (error: unknown) => {
@@ -291,6 +312,18 @@ export const make = (
           operation,
           reason: "ValueTooLarge",
           message: `${dialect} ${operation} failed${key === undefined ? "" : ` for key ${shown(key)}`}: ${cause.message}.`,
+          namespace,
+          key,
+          cause
+        })
+      }
+      if (cause instanceof NoConnection) {
+        return new StorageError.StorageError({
+          operation,
+          reason: "Unavailable",
+          message: `${dialect} ${operation} failed${
+            key === undefined ? "" : ` for key ${shown(key)}`
+          }: no connection of the Kysely instance's pool became free within ${cause.millis} ms (the store's connectionTimeout). A store call made inside db.transaction() waits for a connection of its own, which never comes when the transaction holds the only one: run it through KyselyBackend.joinTransaction(trx). Otherwise the pool is exhausted; the operation may succeed when retried.`,
           namespace,
           key,
           cause
@@ -320,7 +353,9 @@ export const make = (
       })
     }
 
-    const lost = (error: unknown) => error instanceof DatabaseFailure && diagnose(dialect, error.cause).connectionLost
+    const lost = (error: unknown) =>
+      error instanceof DatabaseFailure && !(error.cause instanceof NoConnection) &&
+      diagnose(dialect, error.cause).connectionLost
 
     /** The operation's effect with a retry on a lost connection and its failures typed. */
     const run = <A>(

@@ -1,8 +1,9 @@
 // A store call made while the application holds a Kysely transaction. By
 // itself it runs on another pooled connection: it commits whatever the
 // transaction does, and with a single connection (NodeSqliteDialect) it
-// waits for ever. Joined with KyselyBackend.joinTransaction, it commits and
-// rolls back with the transaction, on the transaction's own connection.
+// waited for ever (now: until connectionTimeout, then a typed error).
+// Joined with KyselyBackend.joinTransaction, it commits and rolls back with
+// the transaction, on the transaction's own connection.
 import { StorageError } from "@effect-persist/core"
 import { KyselyBackend, KyselyMigrator, NodeSqliteDialect } from "@effect-persist/kysely"
 import { mysqlServer, postgres } from "@effect-persist/test-servers"
@@ -75,6 +76,19 @@ describe.each(["pg", "mysql", "sqlite"] as const)("Kysely on %s: store calls in 
       undefined,
       undefined
     ])
+  })
+
+  it("not joined, a call that gets no connection fails with a typed error naming joinTransaction, and never runs later", async () => {
+    const { backend: setup, db } = await open(name)
+    await Effect.runPromise(setup.set("ambient", "k", "before"))
+    const backend = await Effect.runPromise(KyselyBackend.make(db, { table, connectionTimeout: "200 millis" }))
+    const failure = await db.transaction().execute(async () =>
+      Effect.runPromise(Effect.flip(backend.set("ambient", "k", "inside")))
+    )
+    expect(failure).toMatchObject({ _tag: "StorageError", reason: "Unavailable", retryable: true })
+    expect(failure.message).toContain("KyselyBackend.joinTransaction(trx)")
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(await Effect.runPromise(backend.get("ambient", "k"))).toBe("before")
   })
 
   it("a failed modify inside the transaction leaves the transaction as it was", async () => {

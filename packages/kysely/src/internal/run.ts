@@ -32,6 +32,70 @@ export const attempt = <A>(thunk: () => Promise<A>): Effect.Effect<A, DatabaseFa
   Effect.uninterruptible(Effect.tryPromise({ try: thunk, catch: (cause) => new DatabaseFailure({ cause }) }))
 
 /**
+ * No connection of the pool came within the store's `connectionTimeout`.
+ *
+ * @internal
+ */
+export class NoConnection extends Error {
+  readonly millis: number
+  constructor(millis: number) {
+    super(`no connection of the Kysely instance's pool came within ${millis} ms`)
+    this.millis = millis
+  }
+}
+
+// How long a store's calls wait for a connection, by the Kysely instance
+// they run on; instances without an entry (the migrator's, a reserved
+// connection's) wait as long as it takes.
+const connectionTimeouts = new WeakMap<Kysely<any>, number>()
+
+/** @internal */
+export const limitConnectionWait = (db: Kysely<any>, millis: number): void => {
+  if (Number.isFinite(millis)) connectionTimeouts.set(db, millis)
+}
+
+interface Waiter {
+  readonly since: number
+  readonly millis: number
+  readonly expire: () => void
+}
+
+// One timer for every waiting call, rather than one per call: a call that
+// gets its connection at once costs a set insertion and deletion.
+const waiters = new Set<Waiter>()
+let watchdog: ReturnType<typeof setInterval> | undefined
+
+const checkWaiters = () => {
+  const now = performance.now()
+  for (const waiter of waiters) {
+    if (now - waiter.since >= waiter.millis) {
+      waiters.delete(waiter)
+      waiter.expire()
+    }
+  }
+  if (waiters.size === 0 && watchdog !== undefined) {
+    clearInterval(watchdog)
+    watchdog = undefined
+  }
+}
+
+const startWaiting = (db: Kysely<any>, expire: () => void): Waiter | undefined => {
+  const millis = connectionTimeouts.get(db)
+  if (millis === undefined) return undefined
+  const waiter = { since: performance.now(), millis, expire }
+  waiters.add(waiter)
+  if (watchdog === undefined) {
+    watchdog = setInterval(checkWaiters, Math.min(250, Math.max(10, millis / 4)))
+    watchdog.unref?.()
+  }
+  return waiter
+}
+
+const stopWaiting = (waiter: Waiter | undefined) => {
+  if (waiter !== undefined) waiters.delete(waiter)
+}
+
+/**
  * Runs `use` on one connection of `db`. The wait for the connection can be
  * interrupted (a connection that comes later is handed back unused, so
  * nothing runs after the caller has gone); once `use` has started, an
@@ -44,16 +108,25 @@ const onConnection = <A>(
   Effect.callback<A, DatabaseFailure>((resume) => {
     let abandoned = false
     let running: Promise<unknown> | undefined
+    const waiter = startWaiting(db, () => {
+      abandoned = true
+      resume(Effect.fail(new DatabaseFailure({ cause: new NoConnection(connectionTimeouts.get(db)!) })))
+    })
     db.getExecutor().provideConnection((connection) => {
+      stopWaiting(waiter)
       if (abandoned) return Promise.resolve(undefined)
       running = use(connection).then(
         (value) => resume(Effect.succeed(value)),
         (cause) => resume(Effect.fail(new DatabaseFailure({ cause })))
       )
       return running
-    }).catch((cause) => resume(Effect.fail(new DatabaseFailure({ cause }))))
+    }).catch((cause) => {
+      stopWaiting(waiter)
+      resume(Effect.fail(new DatabaseFailure({ cause })))
+    })
     return Effect.suspend(() => {
       if (running !== undefined) return Effect.promise(() => running!)
+      stopWaiting(waiter)
       abandoned = true
       return Effect.void
     })
@@ -87,7 +160,12 @@ export const reserve = (db: Kysely<any>): Effect.Effect<Kysely<any>, DatabaseFai
       restore(Effect.callback<Lease, DatabaseFailure>((resume) => {
         let abandoned = false
         let lease: Lease | undefined
+        const waiter = startWaiting(db, () => {
+          abandoned = true
+          resume(Effect.fail(new DatabaseFailure({ cause: new NoConnection(connectionTimeouts.get(db)!) })))
+        })
         db.connection().execute((connection) => {
+          stopWaiting(waiter)
           if (abandoned) return Promise.resolve()
           let release!: () => void
           const released = new Promise<void>((done) => {
@@ -96,10 +174,14 @@ export const reserve = (db: Kysely<any>): Effect.Effect<Kysely<any>, DatabaseFai
           lease = { connection, release }
           resume(Effect.succeed(lease))
           return released
-        }).catch((cause) => resume(Effect.fail(new DatabaseFailure({ cause }))))
+        }).catch((cause) => {
+          stopWaiting(waiter)
+          resume(Effect.fail(new DatabaseFailure({ cause })))
+        })
         // An interruption that arrives after the lease was handed over, but
         // before this fiber took it, would otherwise keep the connection.
         return Effect.sync(() => {
+          stopWaiting(waiter)
           abandoned = true
           lease?.release()
         })
