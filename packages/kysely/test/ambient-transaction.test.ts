@@ -9,7 +9,7 @@ import { KyselyBackend, KyselyMigrator, NodeSqliteDialect } from "@effect-persis
 import { mysqlServer, postgres } from "@effect-persist/test-servers"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { Kysely, MysqlDialect, PostgresDialect } from "kysely"
+import { Kysely, MysqlDialect, PostgresDialect, type Transaction } from "kysely"
 import { createPool } from "mysql2"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -108,5 +108,54 @@ describe.each(["pg", "mysql", "sqlite"] as const)("Kysely on %s: store calls in 
       )
     })
     expect(await Effect.runPromise(backend.get("ambient", "k"))).toBe("1")
+  })
+})
+
+describe("Kysely on mysql: a deadlock inside the application's transaction", () => {
+  it("whose victim is a joined store call fails the application's transaction, leaving nothing of it", async () => {
+    const db = new Kysely<any>({ dialect: new MysqlDialect({ pool: createPool({ uri: mysqlUrl, connectionLimit: 4 }) }) })
+    opened.push(db)
+    await Effect.runPromise(KyselyMigrator.migrate(db, { table }))
+    const backend = await Effect.runPromise(KyselyBackend.make(db, { table }))
+    await Effect.runPromise(backend.clear("deadlock"))
+    await db.schema.dropTable("kysely_ambient_app").ifExists().execute()
+    await db.schema.createTable("kysely_ambient_app").addColumn("id", "varchar(64)", (c) => c.primaryKey()).execute()
+    const signal = () => {
+      let fire!: () => void
+      const fired = new Promise<void>((resolve) => fire = resolve)
+      return { fire, fired }
+    }
+    const xLocked = signal()
+    const yLocked = signal()
+    const joined = (trx: Transaction<any>, effect: Effect.Effect<void, StorageError.StorageError>) =>
+      Effect.runPromise(KyselyBackend.joinTransaction(trx)(effect))
+
+    const victim = db.transaction().execute(async (trx) => {
+      await trx.insertInto("kysely_ambient_app").values({ id: "first" }).execute()
+      await joined(trx, backend.set("deadlock", "x", "victim"))
+      xLocked.fire()
+      await yLocked.fired
+      // Waits for the other transaction's lock on y, which then asks for x.
+      await joined(trx, backend.set("deadlock", "y", "victim"))
+      await trx.insertInto("kysely_ambient_app").values({ id: "last" }).execute()
+    })
+    // The other transaction has written more rows, so InnoDB rolls back the victim.
+    const other = db.transaction().execute(async (trx) => {
+      await xLocked.fired
+      for (let i = 0; i < 200; i++) await trx.insertInto("kysely_ambient_app").values({ id: `other-${i}` }).execute()
+      await joined(trx, backend.set("deadlock", "y", "other"))
+      yLocked.fire()
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      await joined(trx, backend.set("deadlock", "x", "other"))
+    })
+    const [victimResult, otherResult] = await Promise.allSettled([victim, other])
+
+    expect(otherResult.status).toBe("fulfilled")
+    expect(victimResult.status).toBe("rejected")
+    expect((victimResult as PromiseRejectedResult).reason).toMatchObject({ _tag: "StorageError", reason: "Conflict" })
+    const appRows = await db.selectFrom("kysely_ambient_app").select("id").where("id", "not like", "other-%").execute()
+    expect(appRows).toEqual([])
+    expect(await Effect.runPromise(backend.getMany("deadlock", ["x", "y"]))).toEqual(["other", "other"])
+    await db.schema.dropTable("kysely_ambient_app").execute()
   })
 })
