@@ -82,6 +82,23 @@ describe.each(["pg", "mysql"] as const)("Kysely on %s: an interrupted operation"
       expect(revived).toEqual([])
     }), { timeout: 60_000 })
 
+  it.live("a setMany of several statements cut short never brings back keys a later clearPrefix removed", () =>
+    Effect.gen(function*() {
+      const backend = yield* open(name)
+      const loader = yield* load(backend)
+      const revived: Array<number> = []
+      // Three statements' worth, written in one transaction.
+      const entries = Array.from({ length: 2500 }, (_, i) => ({ key: `p/${i}`, value: "old" }))
+      for (let i = 0; i < 50; i++) {
+        yield* Effect.exit(Effect.timeout(backend.setMany("zombie-large", entries), Duration.millis(Math.random() * 20)))
+        yield* backend.clearPrefix("zombie-large", "p/")
+        yield* Effect.sleep("10 millis")
+        if ((yield* backend.size("zombie-large", "p/")) > 0) revived.push(i)
+      }
+      yield* Fiber.interrupt(loader)
+      expect(revived).toEqual([])
+    }), { timeout: 60_000 })
+
   it.live("a modify interrupted at any point leaves the value it read or the one it wrote", () =>
     Effect.gen(function*() {
       const backend = yield* open(name)

@@ -67,6 +67,23 @@ layer(adminLayer(url), { excludeTestServices: true })("an interrupted operation"
       expect(revived).toEqual([])
     }).pipe(Effect.scoped), { timeout: 60_000 })
 
+  it.effect("a setMany of several statements cut short never brings back keys a later clearPrefix removed", () =>
+    Effect.gen(function*() {
+      const backend = yield* MysqlBackend.open({ url, table, autoMigrate: true })
+      const loader = yield* load(backend)
+      const revived: Array<number> = []
+      // Three statements' worth, written in one transaction.
+      const entries = Array.from({ length: 2500 }, (_, i) => ({ key: `p/${i}`, value: "old" }))
+      for (let i = 0; i < 50; i++) {
+        yield* Effect.exit(Effect.timeout(backend.setMany("zombie-large", entries), Duration.millis(Math.random() * 20)))
+        yield* backend.clearPrefix("zombie-large", "p/")
+        yield* Effect.sleep("10 millis")
+        if ((yield* backend.size("zombie-large", "p/")) > 0) revived.push(i)
+      }
+      yield* Fiber.interrupt(loader)
+      expect(revived).toEqual([])
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+
   it.effect("a modify interrupted at any point leaves the value it read or the one it wrote, and the pool stays usable", () =>
     Effect.gen(function*() {
       const backend = yield* MysqlBackend.open({ url, table, autoMigrate: true, maxConnections: 2 })
