@@ -275,7 +275,7 @@ export const make = (
     if (db.isTransaction) {
       return yield* configurationError(
         "db",
-        "Pass the Kysely instance itself, not a transaction: the store runs for longer than any one transaction, and takes connections (and opens transactions) of its own."
+        "Pass the Kysely instance itself, not a transaction: the store runs for longer than any one transaction, and takes connections (and opens transactions) of its own. To run store calls inside a transaction, wrap them in KyselyBackend.joinTransaction(trx)."
       )
     }
     const k = db.withoutPlugins()

@@ -109,6 +109,7 @@ describe("Kysely backend", () => {
       const error = failureOf(exit) as StorageError.ConfigurationError
       expect(error.option).toBe("db")
       expect(error.message).toContain("not a transaction")
+      expect(error.message).toContain("KyselyBackend.joinTransaction(trx)")
       yield* Effect.promise(() => db.destroy())
     }))
 
