@@ -168,6 +168,25 @@ describe("the event loop while a NodeSqliteDialect writer runs", () => {
     }).pipe(Effect.scoped), { timeout: 60_000 })
 })
 
+describe("the event loop while a NodeSqliteDialect stream is read", () => {
+  it("a timer fires while a long stream is read back to back, not after it", async () => {
+    await withDb(new Kysely<any>({ dialect: new NodeSqliteDialect({ database: ":memory:" }) }), async (db) => {
+      const rows = 200_000
+      await sql`create table numbers (n integer primary key)`.execute(db)
+      await sql`with recursive c(n) as (select 1 union all select n + 1 from c where n < ${rows}) insert into numbers select n from c`
+        .execute(db)
+      let read = 0
+      let readWhenTimerFired: number | undefined
+      setTimeout(() => readWhenTimerFired = read, 10)
+      for await (const _ of db.selectFrom("numbers").select("n").stream()) read++
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      expect(read).toBe(rows)
+      expect(readWhenTimerFired).toBeDefined()
+      expect(readWhenTimerFired!).toBeLessThan(rows)
+    })
+  }, 60_000)
+})
+
 describe("the Kysely SQLite backend across processes", () => {
   it.effect("modify is atomic between processes on one file: no increment is lost", () =>
     Effect.gen(function*() {

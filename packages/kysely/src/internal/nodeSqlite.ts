@@ -185,6 +185,8 @@ export class NodeSqliteConnection implements DatabaseConnection {
     const iterator = this.#prepare(compiled.sql).iterate(...bindable(compiled.parameters))
     try {
       while (true) {
+        const turn = yieldIfBusy()
+        if (turn !== undefined) await turn
         const next = iterator.next()
         if (next.done) return
         yield { rows: [next.value as R] }
