@@ -122,8 +122,12 @@ const makeDriver = (root: Kysely<any>, spec: Spec, options?: DriverOptions): Mig
     Math.ceil(Duration.toSeconds(Duration.fromInputUnsafe(options?.lockTimeout ?? "1 minute")))
   )
 
+  // GET_LOCK belongs to the connection: taken after its caller was
+  // interrupted, it would stay with a pooled connection. So the wait is not
+  // abandoned (it is bounded by lockTimeout), and a lock once taken is
+  // released however the body ends.
   const mysqlLock = <A, E, R>(connection: Kysely<any>, body: Effect.Effect<A, E, R>) =>
-    Effect.gen(function*() {
+    Effect.uninterruptibleMask((restore) => Effect.gen(function*() {
       const locked = yield* attempt(() =>
         sql<{ readonly acquired: unknown }>`select get_lock(${sql.raw(mysqlLockName)}, ${lockSeconds}) as acquired`
           .execute(connection)
@@ -140,10 +144,10 @@ const makeDriver = (root: Kysely<any>, spec: Spec, options?: DriverOptions): Mig
         })
       }
       return yield* Effect.ensuring(
-        within({ root, connection, inTransaction: connection.isTransaction }, body),
+        restore(within({ root, connection, inTransaction: connection.isTransaction }, body)),
         Effect.ignore(attempt(() => sql`select release_lock(${sql.raw(mysqlLockName)})`.execute(connection)))
       )
-    })
+    }))
 
   const pgLock = (connection: Kysely<any>) =>
     attempt(() => sql`select pg_advisory_xact_lock(${sql.raw(String(pgLockKey))})`.execute(connection)).pipe(
