@@ -133,8 +133,18 @@ WHERE \`table_name\` = ? AND \`applied_at\` IS NOT NULL ORDER BY \`version\``,
             message: `Could not take the migration lock: ${describe(cause)}`,
             cause
           })
+        // GET_LOCK belongs to the connection: left waiting by an interrupted
+        // caller, it would be taken later by a connection back in the pool
+        // and kept. So the wait is not abandoned (lockTimeout bounds it), and
+        // the release is registered with the lock, in one step.
+        const release = Effect.ignore(pinned(sql.unsafe(`DO RELEASE_LOCK(${lockName})`).unprepared))
         const [[acquired]] = yield* Effect.mapError(
-          pinned(sql.unsafe(`SELECT GET_LOCK(${lockName}, ?)`, [lockSeconds]).values),
+          Effect.uninterruptible(
+            Effect.tap(
+              pinned(sql.unsafe(`SELECT GET_LOCK(${lockName}, ?)`, [lockSeconds]).values),
+              ([[taken]]) => Number(taken) === 1 ? Effect.addFinalizer(() => release) : Effect.void
+            )
+          ),
           lockError
         )
         if (Number(acquired) !== 1) {
@@ -146,7 +156,6 @@ WHERE \`table_name\` = ? AND \`applied_at\` IS NOT NULL ORDER BY \`version\``,
             }) held the migration lock for ${lockSeconds} seconds. Wait for it to finish and run the migration again, or pass a longer lockTimeout.`
           })
         }
-        yield* Effect.addFinalizer(() => Effect.ignore(pinned(sql.unsafe(`DO RELEASE_LOCK(${lockName})`).unprepared)))
         return yield* pinned(body)
       })),
     ensureTrackingTable: sql.unsafe(
