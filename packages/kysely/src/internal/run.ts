@@ -3,7 +3,10 @@
  * `DatabaseFailure` (classified later, where the operation is known), a
  * connection is reserved for the lifetime of a scope, and a transaction runs
  * an Effect on that one connection, committing on success and rolling back
- * on failure or interruption.
+ * on failure or interruption. A query once started is waited for, even by an
+ * interrupted caller; the wait for a connection is not, and is bounded by the
+ * store's `connectionTimeout`. The application's own transaction, when a
+ * caller joined one, is `CurrentTransaction`.
  *
  * @internal
  */
