@@ -6,14 +6,23 @@
  * @since 0.1.0
  */
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Semaphore from "effect/Semaphore"
 import * as StorageBackend from "./StorageBackend.ts"
 
 interface Slot {
   readonly value: StorageBackend.Value
   readonly expiresAt: number | undefined
 }
+
+// Which backend's write lock the current fiber holds: a write made by a
+// `modify` function (or a fiber it forks) joins the modify it runs in, as a
+// statement inside a SQL transaction does, instead of waiting for it forever.
+const HeldLock = Context.Reference<object | undefined>("@effect-persist/core/MemoryBackend/HeldLock", {
+  defaultValue: () => undefined
+})
 
 const copy = (value: StorageBackend.Value): StorageBackend.Value =>
   typeof value === "string" ? value : new Uint8Array(value)
@@ -26,6 +35,16 @@ const copy = (value: StorageBackend.Value): StorageBackend.Value =>
  */
 export const make = (): StorageBackend.StorageBackend => {
   const namespaces = new Map<string, Map<string, Slot>>()
+  // Writes take turns, and a modify holds the turn while its function runs,
+  // so nothing written meanwhile is overwritten by the modify's result (its
+  // function may suspend: sleep, call a service, wait on a lock). Reads
+  // never wait: they see each write whole.
+  const lock = Semaphore.makeUnsafe(1)
+  const token = {}
+  const exclusive = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.withFiber((fiber) =>
+      fiber.getRef(HeldLock) === token ? effect : lock.withPermit(Effect.provideService(effect, HeldLock, token))
+    )
   const table = (namespace: string) => {
     let entries = namespaces.get(namespace)
     if (entries === undefined) {
@@ -58,36 +77,35 @@ export const make = (): StorageBackend.StorageBackend => {
           return live(slot, now) ? copy(slot.value) : undefined
         })),
     set: (namespace, key, value, expiresAt) =>
-      Effect.sync(() => {
+      exclusive(Effect.sync(() => {
         table(namespace).set(key, { value: copy(value), expiresAt })
-      }),
+      })),
     setMany: (namespace, entries) =>
-      Effect.sync(() => {
+      exclusive(Effect.sync(() => {
         const entriesOf = table(namespace)
         for (const entry of entries) {
           entriesOf.set(entry.key, { value: copy(entry.value), expiresAt: entry.expiresAt })
         }
-      }),
+      })),
     remove: (namespace, key) =>
-      Effect.sync(() => {
+      exclusive(Effect.sync(() => {
         table(namespace).delete(key)
-      }),
+      })),
     clear: (namespace) =>
-      Effect.sync(() => {
+      exclusive(Effect.sync(() => {
         namespaces.delete(namespace)
-      }),
+      })),
     clearPrefix: (namespace, prefix) =>
-      Effect.sync(() => {
+      exclusive(Effect.sync(() => {
         const entries = table(namespace)
         for (const key of entries.keys()) {
           if (key.startsWith(prefix)) entries.delete(key)
         }
-      }),
+      })),
     keys: (namespace, prefix) => Effect.map(Clock.currentTimeMillis, (now) => liveKeys(namespace, prefix, now)),
     size: (namespace, prefix) => Effect.map(Clock.currentTimeMillis, (now) => liveKeys(namespace, prefix, now).length),
-    // Single-threaded JS and no suspension between read and write make this atomic.
     modify: (namespace, key, f) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      exclusive(Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const entries = table(namespace)
         const slot = entries.get(key)
         if (!live(slot, now)) return Effect.succeed(undefined)
@@ -95,9 +113,9 @@ export const make = (): StorageBackend.StorageBackend => {
           entries.set(key, { value: copy(next), expiresAt: slot.expiresAt })
           return copy(next)
         })
-      }),
+      })),
     sweep: (options) =>
-      Effect.map(Clock.currentTimeMillis, (now) => {
+      exclusive(Effect.map(Clock.currentTimeMillis, (now) => {
         let deleted = 0
         for (const entries of namespaces.values()) {
           for (const [key, slot] of entries) {
@@ -110,7 +128,7 @@ export const make = (): StorageBackend.StorageBackend => {
         }
         options?.onProgress?.(deleted)
         return deleted
-      })
+      }))
   })
 }
 
