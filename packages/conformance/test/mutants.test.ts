@@ -19,11 +19,18 @@ const options: Laws.ResolvedOptions = {
   realClock: false,
   largeValueBytes: 64 * 1024,
   modifyConcurrency: 16,
-  modelRuns: 20
+  modelRuns: 20,
+  interleaveRounds: 40
 }
 
 // No mutant targets the 12,345-entry batch, the slowest law on this backend.
 const allButTheLargeBatch = (law: Laws.Law) => !law.name.startsWith("a batch of")
+
+// The interleaving laws run for a second or more each; they are run against
+// the reference and the mutants that target them, and the other mutants are
+// caught by the laws they name without them.
+const interleaving = new Set(Laws.groups.find(([group]) => group === "interleave")![1])
+const targeted = (law: Laws.Law) => allButTheLargeBatch(law) && !interleaving.has(law)
 
 /** Runs every law (but the real-clock one) against `backend`; returns the names of those that failed. */
 const failingLaws = async (
@@ -480,14 +487,116 @@ const moreMutants: typeof mutants = [
   }
 ]
 
+// A sleep on the real clock: the expiry laws run on a TestClock, which an
+// Effect.sleep inside a write would wait on forever.
+const realSleep = (millis: number) =>
+  Effect.callback<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * Writes that keep running when their caller is interrupted, and land a few
+ * milliseconds later: a statement left queued in a driver's pool.
+ */
+const zombieWrites = mutate((inner) => {
+  const zombie = <A, E>(write: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.andThen(realSleep(1), write).pipe(
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          setTimeout(() => Effect.runFork(write), 3)
+        })
+      )
+    )
+  return {
+    set: (ns, key, value, expiresAt) => zombie(inner.set(ns, key, value, expiresAt)),
+    setMany: (ns, entries) => zombie(inner.setMany(ns, entries)),
+    remove: (ns, key) => zombie(inner.remove(ns, key)),
+    clearPrefix: (ns, prefix) => zombie(inner.clearPrefix(ns, prefix))
+  }
+})
+
+/**
+ * A modify whose failure rolls back everything written since it began, other
+ * callers' acknowledged writes included: two fibers sharing one SQLite
+ * transaction.
+ */
+const rollbackTakesOthersWrites = mutate((inner) => ({
+  modify: (ns, key, f) =>
+    Effect.gen(function*() {
+      const keys = yield* inner.keys(ns)
+      const values = keys.length === 0 ? [] : yield* inner.getMany(ns, keys)
+      const restore = Effect.andThen(
+        inner.clear(ns),
+        keys.length === 0
+          ? Effect.void
+          : inner.setMany(ns, keys.map((key, i) => ({ key, value: values[i]! })))
+      )
+      return yield* Effect.onError(inner.modify(ns, key, f), () => Effect.ignore(restore))
+    })
+}))
+
+/** Writes that fail untyped now and then while another write is in flight, as a racing transaction gate did. */
+const failsUnderConcurrency = mutate((inner) => {
+  let inFlight = 0
+  const gated = <A>(operation: string, write: Effect.Effect<A, StorageError>): Effect.Effect<A, StorageError> =>
+    Effect.suspend(() => {
+      if (inFlight > 0 && Math.random() < 0.1) {
+        return Effect.fail(
+          new StorageError({ operation, reason: "Unknown", message: "cannot start a transaction within a transaction" })
+        )
+      }
+      inFlight++
+      return Effect.ensuring(write, Effect.sync(() => inFlight--))
+    })
+  return {
+    set: (ns, key, value, expiresAt) => gated("set", inner.set(ns, key, value, expiresAt)),
+    setMany: (ns, entries) => gated("setMany", inner.setMany(ns, entries)),
+    remove: (ns, key) => gated("remove", inner.remove(ns, key)),
+    modify: (ns, key, f) => gated("modify", inner.modify(ns, key, f))
+  }
+})
+
+const interleavingMutants: typeof mutants = [
+  {
+    defect: "modify reads, runs its function, then writes without a lock (the reference backend of 0.1)",
+    make: mutate((inner) => ({
+      modify: (ns, key, f) =>
+        Effect.flatMap(inner.get(ns, key), (current) =>
+          current === undefined
+            ? Effect.succeed(undefined)
+            : Effect.flatMap(f(current), (next) => Effect.as(inner.set(ns, key, next), next)))
+    })),
+    caughtBy: ["a modify whose function fails, sleeps or is interrupted", "a setMany spanning several statements"]
+  },
+  {
+    defect: "a failed modify rolls back writes other callers made meanwhile (the SQLite transaction race)",
+    make: rollbackTakesOthersWrites,
+    caughtBy: ["a modify whose function fails, sleeps or is interrupted", "a setMany spanning several statements"]
+  },
+  {
+    defect: "an interrupted write lands after the caller's next acknowledged write (a zombie statement)",
+    make: zombieWrites,
+    caughtBy: ["an operation interrupted at a random point"]
+  },
+  {
+    defect: "concurrent writes fail now and then with an untyped error",
+    make: failsUnderConcurrency,
+    caughtBy: ["fail only with a typed, retryable error"]
+  }
+]
+
 describe("the laws catch broken backends", () => {
   it("the reference backend passes every law run this way", async () => {
     expect(await failingLaws(MemoryBackend.make())).toEqual([])
   })
 
-  for (const mutant of [...mutants, ...moreMutants]) {
+  for (const mutant of [...mutants, ...moreMutants, ...interleavingMutants]) {
     it(`catches: ${mutant.defect}`, async () => {
-      const failed = await failingLaws(mutant.make())
+      const failed = await failingLaws(
+        mutant.make(),
+        interleavingMutants.includes(mutant) ? (law) => interleaving.has(law) : targeted
+      )
       for (const fragment of mutant.caughtBy) {
         expect(
           failed.some((name) => name.includes(fragment)),

@@ -24,6 +24,7 @@ export interface ResolvedOptions {
   readonly largeValueBytes: number
   readonly modifyConcurrency: number
   readonly modelRuns: number
+  readonly interleaveRounds: number
 }
 
 /**
@@ -33,6 +34,12 @@ export interface ResolvedOptions {
  */
 export interface LawContext {
   readonly backend: StorageBackend.StorageBackend
+  /**
+   * A second store on the same database, to read back what the first one
+   * acknowledged: the backend's layer built again when the backend is
+   * durable (another connection or pool), the same backend otherwise.
+   */
+  readonly reopen: Effect.Effect<StorageBackend.StorageBackend, unknown, Scope.Scope>
   /** The backend as a layer, for laws that go through Effect's services. */
   readonly backendLayer: Layer.Layer<StorageBackend.StorageBackend>
   readonly options: ResolvedOptions

@@ -15,6 +15,7 @@ import type { Law, LawContext, ResolvedOptions } from "../internal/law.ts"
 import { basic } from "./basic.ts"
 import { batch } from "./batch.ts"
 import { errors } from "./errors.ts"
+import { interleave } from "./interleave.ts"
 import { keys } from "./keys.ts"
 import { model } from "./model.ts"
 import { modify } from "./modify.ts"
@@ -50,6 +51,7 @@ export const groups: ReadonlyArray<readonly [group: string, laws: ReadonlyArray<
   ["namespace", namespace],
   ["ttl", ttl],
   ["modify", modify],
+  ["interleave", interleave],
   ["errors", errors],
   ["model", model],
   ["services", services],
@@ -86,7 +88,8 @@ export const all: ReadonlyArray<Law> = groups.flatMap(([, laws]) => laws)
 export const makeRunner = (
   backend: StorageBackend.StorageBackend,
   options: ResolvedOptions,
-  token: string
+  token: string,
+  reopen: Effect.Effect<StorageBackend.StorageBackend, unknown, Scope.Scope> = Effect.succeed(backend)
 ) => {
   const backendLayer = Layer.succeed(StorageBackend.StorageBackend)(backend)
   return (law: Law, index: number): Effect.Effect<void, unknown, Scope.Scope> =>
@@ -101,6 +104,7 @@ export const makeRunner = (
       const nameOf = (label: string) => `cf.${token}.${index}.${label}`
       const context: LawContext = {
         backend,
+        reopen,
         backendLayer,
         options,
         namespace: (label = "main") => fresh(nameOf(label)),
