@@ -9,6 +9,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Request from "effect/Request"
 import * as RequestResolver from "effect/RequestResolver"
 import * as KeyCodec from "./KeyCodec.ts"
@@ -209,6 +210,16 @@ export interface MakeOptions extends Omit<StorageBackend, "capabilities"> {
    * @default true
    */
   readonly coalesceGets?: boolean | undefined
+  /**
+   * Whether a `get` of this fiber may share a `getMany` with other fibers'
+   * gets. A batch runs on one connection, in one fiber's context: a backend
+   * whose calls join a transaction found in the caller's context (the
+   * application's own) answers `false` for a fiber inside one, whose read
+   * then goes alone, in its transaction, and never carries others' reads
+   * into it or its own out of it.
+   * @default every fiber may
+   */
+  readonly coalesces?: ((fiber: Fiber.Fiber<unknown, unknown>) => boolean) | undefined
 }
 
 interface GetRequest extends Request.Request<Value | undefined, StorageError> {
@@ -297,8 +308,8 @@ export const make = (options: MakeOptions): StorageBackend => {
   const getOne = resolver === undefined
     ? options.get
     : (namespace: string, key: string) =>
-      Effect.suspend(() =>
-        inFlight === 0
+      Effect.withFiber((fiber) =>
+        inFlight === 0 || (options.coalesces !== undefined && !options.coalesces(fiber))
           ? track(options.get(namespace, key))
           : Effect.request(GetRequest({ namespace, key }), resolver)
       )

@@ -1,6 +1,6 @@
 import { MemoryBackend, StorageBackend, StorageError } from "@effect-persist/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { Context, Effect, Fiber } from "effect"
 
 // A backend whose reads take a round trip: each one yields before answering,
 // as a network driver would, so other fibers run while it is in flight.
@@ -27,7 +27,35 @@ const counting = (options?: { readonly failGetMany?: boolean; readonly coalesceG
   return { backend, calls, inner }
 }
 
+// Marks a fiber as inside an application's transaction, as a SQL client's
+// transaction connection in context does.
+const InTransaction = Context.Reference<boolean>("test/InTransaction", { defaultValue: () => false })
+
 describe("get coalescing", () => {
+  it.effect("a get inside an application's transaction never shares a batch with other fibers' gets", () =>
+    Effect.gen(function*() {
+      const batchedIn: Array<boolean> = []
+      const inner = MemoryBackend.make()
+      const backend = StorageBackend.make({
+        ...inner,
+        coalesces: (fiber) => !fiber.getRef(InTransaction),
+        get: (namespace, key) => Effect.andThen(Effect.yieldNow, inner.get(namespace, key)),
+        getMany: (namespace, keys) =>
+          Effect.withFiber((fiber) => {
+            batchedIn.push(fiber.getRef(InTransaction))
+            return Effect.andThen(Effect.yieldNow, inner.getMany(namespace, keys))
+          })
+      })
+      const inTransaction = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, InTransaction, true)
+      const reads = Array.from({ length: 40 }, (_, i) => {
+        const read = backend.get("ns", `k${i}`)
+        return i % 4 === 1 ? inTransaction(read) : read
+      })
+      yield* Effect.all(reads, { concurrency: "unbounded" })
+      expect(batchedIn.length).toBeGreaterThan(0)
+      expect(batchedIn.every((inside) => !inside), "no batch ran in the transaction's context").toBe(true)
+    }))
+
   it.effect("gets issued while another is in flight become one getMany, each caller getting its own value", () =>
     Effect.gen(function*() {
       const { backend, calls, inner } = counting()

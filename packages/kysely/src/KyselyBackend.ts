@@ -427,6 +427,7 @@ export const make = (
     return StorageBackend.make({
       dialect,
       capabilities: { maxKeyBytes: spec.maxKeyBytes, maxValueBytes, durable },
+      coalesces: (fiber) => fiber.getRef(CurrentTransaction) === undefined,
       get: (namespace, key) =>
         op(
           "get",

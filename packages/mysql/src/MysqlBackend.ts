@@ -14,6 +14,7 @@
 import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@effect-persist/core"
 import type * as MysqlClient from "@effect/sql-mysql2/MysqlClient"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { identity } from "effect/Function"
@@ -384,6 +385,7 @@ export const make = (
     const backend = StorageBackend.make({
       dialect,
       capabilities: { maxKeyBytes, maxValueBytes: valueLimit, nulInKeys: true, atomicModify: true, durable: true },
+      coalesces: (fiber) => Option.isNone(Context.getOption(fiber.context, sql.transactionService)),
       get: (namespace, key) =>
         idempotent(
           "get",
