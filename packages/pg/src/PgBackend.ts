@@ -9,8 +9,10 @@ import { KeyCodec, Migrator, Services, StorageBackend, StorageError } from "@eff
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as PgProtocol from "@effect/sql-pg/PgProtocol"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
 import * as Redacted from "effect/Redacted"
@@ -228,16 +230,25 @@ export const make = (
 
     const q = Statements.make(table)
 
+    // Inside the application's own transaction a lost connection took that
+    // transaction with it: run again, the statement would commit on its own
+    // while the application's other writes are gone. The failure goes to the
+    // application, whose transaction it is.
+    const retryOnce = <A>(effect: Effect.Effect<A, unknown>, retryWhile: (cause: unknown) => boolean) =>
+      Effect.flatMap(
+        Effect.serviceOption(sql.transactionService),
+        (ambient) => Option.isSome(ambient) ? effect : Effect.retry(effect, { times: 1, while: retryWhile })
+      )
+
     const run = <A>(
       operation: string,
       effect: Effect.Effect<A, unknown>,
       namespace?: string,
       key?: string
     ): Effect.Effect<A, StorageError.StorageError> =>
-      effect.pipe(
-        // A pooled connection that died while idle fails the next statement
-        // sent on it; the pool has replaced it by then.
-        Effect.retry({ times: 1, while: (cause) => diagnose(cause).connectionLost }),
+      // A pooled connection that died while idle fails the next statement
+      // sent on it; the pool has replaced it by then.
+      retryOnce(effect, (cause) => diagnose(cause).connectionLost).pipe(
         Effect.mapError((cause) =>
           cause instanceof StorageError.StorageError
             ? cause
@@ -281,6 +292,7 @@ export const make = (
     return StorageBackend.make({
       dialect,
       capabilities: { maxKeyBytes, maxValueBytes, durable: true },
+      coalesces: (fiber) => Option.isNone(Context.getOption(fiber.context, sql.transactionService)),
       get: (namespace, key) =>
         run(
           "get",
@@ -386,7 +398,7 @@ export const make = (
       modify: (namespace, key, f) =>
         Effect.suspend(() => {
           let called = false
-          return transaction(sql, Effect.gen(function*() {
+          return retryOnce(transaction(sql, Effect.gen(function*() {
             const ns = bytea(namespace)
             const k = bytea(key)
             const current = yield* rows(q.getForUpdate, [ns, k, yield* now])
@@ -395,9 +407,7 @@ export const make = (
             const next = yield* f(decodeValue(current[0]![0], current[0]![1]))
             yield* execute(q.update, [Statements.bytea(encoded(next)), Statements.int2(kindOf(next)), ns, k])
             return next
-          })).pipe(
-            // Retrying is safe only while nothing of the user's function ran.
-            Effect.retry({ times: 1, while: (cause) => !called && diagnose(cause).connectionLost }),
+          })), (cause) => !called && diagnose(cause).connectionLost).pipe(
             Effect.mapError((cause) =>
               cause instanceof StorageError.StorageError
                 ? cause
