@@ -10,6 +10,7 @@ import type * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as KeyValueStore from "effect/persistence/KeyValueStore"
 import type * as Persistence from "effect/persistence/Persistence"
@@ -180,6 +181,16 @@ const makeOn = (
     yield* Migrator.checkSchema(migrationDriver, migrations, { table, command: migrateCommand(options?.filename, table) })
 
     const q = Statements.make(table)
+    // Inside the application's transaction a locked database is the
+    // application's to handle: its transaction may have to start again, and
+    // retrying a statement there would wait on a lock it can never get.
+    const withinBudget = <A>(effect: Effect.Effect<A, unknown>, mayRetry?: () => boolean) =>
+      connection.inApplicationTransaction === undefined
+        ? waitForLock(effect, busyMillis, mayRetry)
+        : Effect.withFiber((fiber) =>
+          waitForLock(effect, connection.inApplicationTransaction!(fiber) ? 0 : busyMillis, mayRetry)
+        )
+
     const run = <A>(
       operation: string,
       effect: Effect.Effect<A, unknown>,
@@ -187,7 +198,7 @@ const makeOn = (
       key?: string,
       mayRetry?: () => boolean
     ): Effect.Effect<A, StorageError.StorageError> =>
-      Effect.mapError(waitForLock(effect, busyMillis, mayRetry), (cause) =>
+      Effect.mapError(withinBudget(effect, mayRetry), (cause) =>
         cause instanceof StorageError.StorageError
           ? cause
           : StorageError.fromDatabase({
@@ -230,6 +241,9 @@ const makeOn = (
       dialect,
       capabilities: { maxKeyBytes, maxValueBytes, durable: options?.filename !== ":memory:" },
       coalesceGets: tuning.coalesceGets,
+      ...(connection.inApplicationTransaction === undefined
+        ? {}
+        : { coalesces: (fiber: Fiber.Fiber<unknown, unknown>) => !connection.inApplicationTransaction!(fiber) }),
       get: rowsNow === undefined ? get : (namespace, key) =>
         // The hot path on the backend's own connection: one statement run in
         // place, without the steps that waiting and error mapping need. When

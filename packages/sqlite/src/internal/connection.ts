@@ -16,6 +16,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import * as SqlClient from "effect/sql/SqlClient"
 import { DatabaseSync, type StatementSync } from "node:sqlite"
 import * as Checkpoint from "./checkpoint.ts"
@@ -36,6 +37,12 @@ export interface Connection {
    */
   readonly transaction: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E | unknown>
   /**
+   * An application's client only: whether the fiber runs inside a
+   * transaction the application opened on it, which a statement then joins.
+   * Nothing is retried there: the transaction is the application's to end.
+   */
+  readonly inApplicationTransaction?: (fiber: Fiber.Fiber<unknown, unknown>) => boolean
+  /**
    * The backend's own connection only: runs a statement that returns rows
    * right away, on the calling fiber, and throws what the statement throws.
    * `undefined` when another fiber's transaction holds the connection: the
@@ -53,12 +60,30 @@ export interface Connection {
  *
  * @internal
  */
-export const fromClient = (sql: SqlClient.SqlClient): Connection => ({
-  rows: (text, params) => sql.unsafe(text, params).values,
-  run: (text, params) => Effect.asVoid(sql.unsafe(text, params).raw),
-  transaction: (effect) =>
-    sql.withTransaction(effect).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE"))
-})
+export const fromClient = (sql: SqlClient.SqlClient): Connection => {
+  // @effect/sql-sqlite-node 4.0.0-beta.102 lets a statement go once it has
+  // looked at its connection, a step before it runs there: a transaction
+  // begun in between takes the statement in, and its rollback takes the
+  // statement's acknowledged write with it (the interleaving laws found it).
+  // The backend's own statements and transactions therefore take turns here.
+  // A fiber inside a transaction on this client, the backend's or the
+  // application's, holds the client's one connection already: its statements
+  // run at once, and the others wait for the client as they would anyway.
+  const turn = Semaphore.makeUnsafe(1)
+  const inTransaction = (fiber: Fiber.Fiber<unknown, unknown>) =>
+    Context.getOption(fiber.context, sql.transactionService)._tag === "Some"
+  const inTurn = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.withFiber((fiber) => inTransaction(fiber) ? effect : turn.withPermit(effect))
+  return {
+    // The backend's own transactions are open only inside `run`'s retry,
+    // which starts outside them: a fiber found in one here is the application's.
+    inApplicationTransaction: inTransaction,
+    rows: (text, params) => inTurn(sql.unsafe(text, params).values),
+    run: (text, params) => inTurn(Effect.asVoid(sql.unsafe(text, params).raw)),
+    transaction: (effect) =>
+      inTurn(sql.withTransaction(effect).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE")))
+  }
+}
 
 /** @internal */
 export interface OpenOptions {
@@ -156,13 +181,20 @@ const make = (db: DatabaseSync): Connection => {
   // fibers' acknowledged writes with it.
   let holder: Holder | undefined
   let waiters: Array<() => void> = []
-  const waitTurn = Effect.callback<void>((resume) => {
-    const wake = () => resume(Effect.void)
-    waiters.push(wake)
-    return Effect.sync(() => {
-      waiters = waiters.filter((waiter) => waiter !== wake)
+  // Waits until `ready` holds. It is asked again when the wait is set up, a
+  // step after the caller's own check: a release in between would otherwise
+  // wake everyone but this fiber, which would then wait for a release that
+  // may never come.
+  const waitUntil = (ready: () => boolean) =>
+    Effect.callback<void>((resume) => {
+      if (ready()) return resume(Effect.void)
+      const wake = () => resume(Effect.void)
+      waiters.push(wake)
+      return Effect.sync(() => {
+        waiters = waiters.filter((waiter) => waiter !== wake)
+      })
     })
-  })
+  const released = () => holder === undefined
   // Only the transaction that claimed the connection gives it back.
   const release = (owner: Holder) => {
     if (holder !== owner) return
@@ -193,7 +225,7 @@ const make = (db: DatabaseSync): Connection => {
 
   const statement = <A>(body: () => A): Effect.Effect<A, unknown> =>
     Effect.withFiber((fiber) => {
-      if (!mayRun(fiber)) return Effect.andThen(waitTurn, statement(body))
+      if (!mayRun(fiber)) return Effect.andThen(waitUntil(() => mayRun(fiber)), statement(body))
       try {
         return Effect.succeed(body())
       } catch (cause) {
@@ -221,7 +253,10 @@ const make = (db: DatabaseSync): Connection => {
     Effect.uninterruptibleMask((restore) =>
       Effect.withFiber((fiber) => {
         if (inOpenTransaction(fiber)) return restore(effect)
-        if (holder !== undefined) return Effect.andThen(restore(waitTurn), transaction(effect))
+        // The retry is restored too: run inside this mask, its own mask
+        // would restore "uninterruptible", and the caller's function would
+        // run on uninterruptibly, its interruption ignored.
+        if (holder !== undefined) return Effect.andThen(restore(waitUntil(released)), restore(transaction(effect)))
         try {
           prepare("BEGIN IMMEDIATE").run()
         } catch (cause) {
