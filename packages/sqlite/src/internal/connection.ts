@@ -80,8 +80,17 @@ export const fromClient = (sql: SqlClient.SqlClient): Connection => {
     inApplicationTransaction: inTransaction,
     rows: (text, params) => inTurn(sql.unsafe(text, params).values),
     run: (text, params) => inTurn(Effect.asVoid(sql.unsafe(text, params).raw)),
+    // The client takes its connection for a transaction with an
+    // interruptible `take` of its semaphore: an interruption landing just
+    // after the take keeps the permit for ever, and every later statement on
+    // the client waits for it (law (d) of the interleaving laws hung so).
+    // The transaction is therefore begun uninterruptibly, and only its body
+    // can be interrupted (it then rolls back). Waiting for a turn stays
+    // interruptible.
     transaction: (effect) =>
-      inTurn(sql.withTransaction(effect).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE")))
+      inTurn(Effect.uninterruptibleMask((restore) =>
+        sql.withTransaction(restore(effect)).pipe(Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE"))
+      ))
   }
 }
 
