@@ -101,7 +101,11 @@ describe("SQLite in cluster mode", () => {
     Size.stress ? 300_000 : 120_000
   )
 
-  it.live.runIf(sizes.clusterMeasuredWorkers.length > 0)(
+  // A measurement of several minutes, which `npm run test:stress` makes and
+  // `docs/reliability.md` reports; `npm test` runs the bounded check above.
+  // Registered only at that size, so no run of the suite reports a skipped test.
+  if (sizes.clusterMeasuredWorkers.length === 0) return
+  it.live(
     "measured at 1, 2 and 4 workers, with the default WAL limit and without one",
     () =>
       Effect.gen(function*() {
