@@ -63,6 +63,17 @@ export interface SuiteOptions {
    * @default 60
    */
   readonly interleaveRounds?: number | undefined
+  /**
+   * For a backend that joins the application's own transactions (one built
+   * on the application's SQL client): runs an effect in such a transaction,
+   * committing when it succeeds and rolling back when it fails, for example
+   * `(effect) => SqlClient.SqlClient.use((sql) => sql.withTransaction(effect))`.
+   * Its requirements are served from what the suite's layer provides, so the
+   * layer provides the client too (`Layer.provideMerge`). With it the suite
+   * registers one more law: a failed transaction, a deadlock's victim
+   * included, leaves none of the store's writes made inside it.
+   */
+  readonly ambientTransaction?: (<A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, unknown, any>) | undefined
 }
 
 /**
@@ -205,7 +216,12 @@ export const suite = (
     const reopen = backend.capabilities.durable
       ? Effect.map(Layer.build(layer), (context) => Context.get(context, StorageBackend.StorageBackend))
       : Effect.succeed(backend)
-    const runLaw = Laws.makeRunner(backend, resolved, token, reopen)
+    const joinsTransactions = options?.ambientTransaction
+    const ambientTransaction = joinsTransactions === undefined
+      ? undefined
+      : <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, unknown> =>
+        Effect.provide(joinsTransactions(effect), built.value as Context.Context<any>) as Effect.Effect<A, unknown>
+    const runLaw = Laws.makeRunner(backend, resolved, token, reopen, ambientTransaction)
 
     let ran = 0
     let passed = 0
@@ -234,5 +250,8 @@ export const suite = (
       }
       tester(law.name, () => runLaw(law, index), law.timeout)
     })
+    if (ambientTransaction !== undefined) {
+      it.live(Laws.ambientLaw.name, () => runLaw(Laws.ambientLaw, Laws.all.length), Laws.ambientLaw.timeout)
+    }
   })
 }

@@ -4,6 +4,7 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Layer } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
 
 const dir = mkdtempSync(join(tmpdir(), "effect-persist-conformance-"))
 
@@ -13,6 +14,7 @@ suite("sqlite file, custom table", SqliteBackend.layer({ filename: join(dir, "cu
 suite(
   "sqlite on an application's SqlClient",
   SqliteBackend.layerFromClient({ autoMigrate: true }).pipe(
-    Layer.provide(SqliteBackend.layerClient({ filename: join(dir, "client.db") }))
-  )
+    Layer.provideMerge(SqliteBackend.layerClient({ filename: join(dir, "client.db") }))
+  ),
+  { ambientTransaction: (effect) => SqlClient.SqlClient.use((sql) => sql.withTransaction(effect)) }
 )

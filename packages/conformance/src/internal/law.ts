@@ -40,6 +40,13 @@ export interface LawContext {
    * durable (another connection or pool), the same backend otherwise.
    */
   readonly reopen: Effect.Effect<StorageBackend.StorageBackend, unknown, Scope.Scope>
+  /**
+   * Runs an effect inside a transaction of the application's own, on the
+   * database the backend uses, when the suite was given one
+   * (`SuiteOptions.ambientTransaction`): the transaction commits when the
+   * effect succeeds and rolls back when it fails.
+   */
+  readonly ambientTransaction?: (<A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, unknown>) | undefined
   /** The backend as a layer, for laws that go through Effect's services. */
   readonly backendLayer: Layer.Layer<StorageBackend.StorageBackend>
   readonly options: ResolvedOptions

@@ -15,7 +15,7 @@ import type { Law, LawContext, ResolvedOptions } from "../internal/law.ts"
 import { basic } from "./basic.ts"
 import { batch } from "./batch.ts"
 import { errors } from "./errors.ts"
-import { interleave } from "./interleave.ts"
+import { ambient, interleave } from "./interleave.ts"
 import { keys } from "./keys.ts"
 import { model } from "./model.ts"
 import { modify } from "./modify.ts"
@@ -59,6 +59,16 @@ export const groups: ReadonlyArray<readonly [group: string, laws: ReadonlyArray<
 ]
 
 /**
+ * The law registered after every other one when the suite is given
+ * `ambientTransaction`: a backend that joins the application's transactions.
+ *
+ * @internal
+ * @category models
+ * @since 0.1.0
+ */
+export const ambientLaw: Law = ambient
+
+/**
  * Every law, in registration order.
  *
  * @internal
@@ -89,7 +99,8 @@ export const makeRunner = (
   backend: StorageBackend.StorageBackend,
   options: ResolvedOptions,
   token: string,
-  reopen: Effect.Effect<StorageBackend.StorageBackend, unknown, Scope.Scope> = Effect.succeed(backend)
+  reopen: Effect.Effect<StorageBackend.StorageBackend, unknown, Scope.Scope> = Effect.succeed(backend),
+  ambientTransaction?: <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, unknown>
 ) => {
   const backendLayer = Layer.succeed(StorageBackend.StorageBackend)(backend)
   return (law: Law, index: number): Effect.Effect<void, unknown, Scope.Scope> =>
@@ -105,6 +116,7 @@ export const makeRunner = (
       const context: LawContext = {
         backend,
         reopen,
+        ambientTransaction,
         backendLayer,
         options,
         namespace: (label = "main") => fresh(nameOf(label)),

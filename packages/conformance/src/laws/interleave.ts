@@ -17,6 +17,7 @@
  */
 import { expect } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -357,3 +358,69 @@ export const interleave: ReadonlyArray<Law> = [
     { timeout: 120_000 }
   )
 ]
+
+/**
+ * The law for backends that join the application's own transactions, run
+ * when the suite is given `ambientTransaction`: a failed transaction leaves
+ * none of the store's writes made inside it, a committed one all of them,
+ * and of two transactions writing the same two keys in opposite orders (a
+ * deadlock on engines with row locks) each commits whole or leaves nothing.
+ *
+ * @internal
+ * @category models
+ * @since 0.1.0
+ */
+export const ambient: Law = law(
+  "inside the application's transaction the store joins it: a failed one, a deadlock's victim included, leaves none of the store's writes, a committed one all of them",
+  ({ ambientTransaction, backend, namespace }) =>
+    Effect.gen(function*() {
+      const inTransaction = ambientTransaction!
+      const ns = yield* namespace()
+      yield* backend.set(ns, "kept", "before")
+      const failed = yield* Effect.exit(inTransaction(Effect.gen(function*() {
+        yield* backend.set(ns, "kept", "inside")
+        yield* backend.setMany(ns, [{ key: "batch", value: "inside" }, { key: "other", value: "inside" }])
+        yield* backend.modify(ns, "kept", () => Effect.succeed("modified inside"))
+        return yield* Effect.fail("the application gives up")
+      })))
+      expect(Exit.isFailure(failed), "the application's transaction failed").toBe(true)
+      expect(yield* backend.getMany(ns, ["kept", "batch", "other"]), "after the rollback").toEqual([
+        "before",
+        undefined,
+        undefined
+      ])
+      yield* inTransaction(Effect.andThen(
+        backend.set(ns, "kept", "committed"),
+        backend.setMany(ns, [{ key: "batch", value: "committed" }])
+      ))
+      expect(yield* backend.getMany(ns, ["kept", "batch"]), "after the commit").toEqual(["committed", "committed"])
+
+      // Each transaction waits for the other to have written its first key,
+      // or gives up waiting (where the engine runs them one after the other).
+      const first = yield* Deferred.make<void>()
+      const second = yield* Deferred.make<void>()
+      const waitFor = (signal: Deferred.Deferred<void>) => Effect.ignore(Effect.timeout(Deferred.await(signal), "2 seconds"))
+      const writer = (tag: string, keys: readonly [string, string], mine: Deferred.Deferred<void>, theirs: Deferred.Deferred<void>) =>
+        Effect.exit(inTransaction(Effect.gen(function*() {
+          yield* backend.set(ns, keys[0], tag)
+          yield* Deferred.succeed(mine, undefined)
+          yield* waitFor(theirs)
+          yield* backend.set(ns, keys[1], tag)
+        })))
+      const [one, two] = yield* Effect.all([
+        writer("one", ["x", "y"], first, second),
+        writer("two", ["y", "x"], second, first)
+      ], { concurrency: "unbounded" })
+      const committed = [Exit.isSuccess(one) ? "one" : undefined, Exit.isSuccess(two) ? "two" : undefined]
+      expect(committed.some((tag) => tag !== undefined), "at least one of the two transactions committed").toBe(true)
+      for (const exit of [one, two]) {
+        if (Exit.isFailure(exit)) {
+          expect(describeFailure(exit.cause), "the deadlock's victim fails typed and retryable").toBeUndefined()
+        }
+      }
+      const [x, y] = yield* backend.getMany(ns, ["x", "y"])
+      expect(x, "both keys hold the writes of one committed transaction").toBe(y)
+      expect(committed).toContain(x)
+    }),
+  { timeout: 60_000 }
+)
