@@ -49,7 +49,7 @@ export class ExitCode extends Error {
 
 const url = Flag.String("url").pipe(
   Flag.withDescription(
-    `Database URL: sqlite:<file>, postgres://user:pass@host/db or mysql://user:pass@host/db. Defaults to $DATABASE_URL, then ${Target.defaultUrl}.`
+    "Database URL: sqlite:<file>, postgres://user:pass@host/db or mysql://user:pass@host/db. Defaults to $DATABASE_URL, the place for a password (argv shows in ps and shell history); with neither, the command refuses."
   ),
   Flag.optional
 )
@@ -61,7 +61,18 @@ const json = Flag.Boolean("json").pipe(Flag.withDescription("Print machine-reada
 
 const resolveTarget = (flag: Option.Option<string>) =>
   Effect.suspend(() => {
-    const raw = Option.getOrElse(flag, () => process.env.DATABASE_URL || Target.defaultUrl)
+    // No database is guessed: a mistyped variable must not migrate, or
+    // create, a file nobody asked for.
+    const raw = Option.getOrElse(flag, () => process.env.DATABASE_URL ?? "")
+    if (raw === "") {
+      return Effect.fail(
+        new StorageError.ConfigurationError({
+          option: "url",
+          message:
+            "No database given: pass --url (sqlite:<file>, postgres://…, mysql://…) or set DATABASE_URL, which keeps a password out of ps and shell history."
+        })
+      )
+    }
     const target = Target.parse(raw)
     if (target instanceof StorageError.ConfigurationError) return Effect.fail(target)
     const dialect = dialects[target.dialect]

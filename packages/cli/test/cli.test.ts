@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -117,6 +117,18 @@ describe("effect-persist command on SQLite", () => {
     const result = await cli(["migrate", "--json"], { DATABASE_URL: `sqlite:${filename}` })
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout).url).toBe(`sqlite:${filename}`)
+  })
+
+  it("with neither --url nor DATABASE_URL, every command refuses in one line and creates no file", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "effect-persist-cli-cwd-"))
+    for (const args of [["migrate"], ["status"], ["inspect"], ["sweep"]]) {
+      const result = await cli(args, { DATABASE_URL: "" }, cwd)
+      expect(result.code, args.join(" ")).toBe(1)
+      expect(result.stderr.trim().split("\n")).toEqual([
+        "effect-persist: No database given: pass --url (sqlite:<file>, postgres://…, mysql://…) or set DATABASE_URL, which keeps a password out of ps and shell history."
+      ])
+    }
+    expect(readdirSync(cwd)).toEqual([])
   })
 
   it("errors are one clear line, a non-zero exit, and never show a password", async () => {

@@ -10,9 +10,10 @@ interface Result {
 }
 
 /** Runs the command as a real process, as a deploy step would. */
-export const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<Result> =>
+export const cli = (args: ReadonlyArray<string>, env: Record<string, string> = {}, cwd?: string): Promise<Result> =>
   new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { env: { ...process.env, ...env, DATABASE_URL: env.DATABASE_URL ?? "" } }, (error, stdout, stderr) => {
+    const options = { env: { ...process.env, ...env, DATABASE_URL: env.DATABASE_URL ?? "" }, ...(cwd === undefined ? {} : { cwd }) }
+    execFile(process.execPath, [bin, ...args], options, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr })
     })
   })

@@ -12,8 +12,6 @@ export interface Target {
   readonly display: string
 }
 
-/** The embedded SQLite file used when neither --url nor DATABASE_URL is given. @internal */
-export const defaultUrl = "sqlite:effect-persist.db"
 
 /** @internal */
 export const redact = (url: string): string => url.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@/]*@/i, "$1***@")
