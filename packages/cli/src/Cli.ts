@@ -86,10 +86,12 @@ const resolveTarget = (flag: Option.Option<string>) =>
 
 /** Runs `f` with the dialect's client for the target, closed afterwards. */
 const withDatabase = <A, E>(
-  flag: Option.Option<string>,
+  config: { readonly url: Option.Option<string>; readonly table: string },
   f: (context: { readonly target: Target.Target; readonly dialect: Dialect; readonly sql: SqlClient.SqlClient }) => Effect.Effect<A, E, SqlClient.SqlClient>
 ) =>
-  Effect.flatMap(resolveTarget(flag), ({ target, dialect }) =>
+  // A table name that cannot be used is refused before anything is opened
+  // (or, for SQLite, created).
+  Effect.flatMap(Effect.andThen(Migrator.validateTableName(config.table), resolveTarget(config.url)), ({ target, dialect }) =>
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
       return yield* f({ target, dialect, sql })
@@ -108,7 +110,7 @@ const migrate = Command.make("migrate", {
     Flag.withDefault(false)
   )
 }, (config) =>
-  withDatabase(config.url, ({ target, dialect, sql }) =>
+  withDatabase(config, ({ target, dialect, sql }) =>
     Effect.gen(function*() {
       const result = yield* Migrator.migrate(dialect.driver(sql), yield* dialect.migrations, {
         table: config.table,
@@ -130,7 +132,7 @@ const migrate = Command.make("migrate", {
     }))).pipe(Command.withDescription("Apply pending migrations under the migration lock."))
 
 const status = Command.make("status", { url, table, json }, (config) =>
-  withDatabase(config.url, ({ target, dialect, sql }) =>
+  withDatabase(config, ({ target, dialect, sql }) =>
     Effect.gen(function*() {
       const state = yield* Migrator.status(dialect.driver(sql), yield* dialect.migrations, { table: config.table })
       const drifted = new Set(state.drifted.map((d) => d.version))
@@ -218,7 +220,7 @@ const sweep = Command.make("sweep", {
     Flag.withDefault(0.5)
   )
 }, (config) =>
-  withDatabase(config.url, ({ target, dialect, sql }) =>
+  withDatabase(config, ({ target, dialect, sql }) =>
     Effect.gen(function*() {
       const backend = yield* dialect.backend(config.table, target.location)
       const now = yield* Clock.currentTimeMillis
@@ -249,7 +251,7 @@ const sweep = Command.make("sweep", {
     }))).pipe(Command.withDescription("Delete expired entries in bounded batches."))
 
 const inspect = Command.make("inspect", { url, table, json }, (config) =>
-  withDatabase(config.url, ({ target, dialect, sql }) =>
+  withDatabase(config, ({ target, dialect, sql }) =>
     Effect.gen(function*() {
       // Fails with the schema check's actionable message on an unmigrated database.
       yield* dialect.backend(config.table, target.location)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { mkdtempSync, readdirSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -129,6 +129,14 @@ describe("effect-persist command on SQLite", () => {
       ])
     }
     expect(readdirSync(cwd)).toEqual([])
+  })
+
+  it("a table name that cannot be used is refused before the database is opened or created", async () => {
+    const filename = freshFile()
+    const result = await cli(["migrate", "--url", `sqlite:${filename}`, "--table", "bad-name"])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain(`Table name "bad-name" is not usable`)
+    expect(existsSync(filename)).toBe(false)
   })
 
   it("errors are one clear line, a non-zero exit, and never show a password", async () => {
