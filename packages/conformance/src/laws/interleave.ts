@@ -363,7 +363,8 @@ export const interleave: ReadonlyArray<Law> = [
  * The law for backends that join the application's own transactions, run
  * when the suite is given `ambientTransaction`: a failed transaction leaves
  * none of the store's writes made inside it, a committed one all of them,
- * and of two transactions writing the same two keys in opposite orders (a
+ * gets inside it read its writes while other fibers' gets read the committed
+ * values, and of two transactions writing the same two keys in opposite orders (a
  * deadlock on engines with row locks) each commits whole or leaves nothing.
  *
  * @internal
@@ -371,7 +372,7 @@ export const interleave: ReadonlyArray<Law> = [
  * @since 0.1.0
  */
 export const ambient: Law = law(
-  "inside the application's transaction the store joins it: a failed one, a deadlock's victim included, leaves none of the store's writes, a committed one all of them",
+  "inside the application's transaction the store joins it: a failed one, a deadlock's victim included, leaves none of the store's writes, a committed one all of them, and its gets read its writes while other fibers' read the committed values",
   ({ ambientTransaction, backend, namespace }) =>
     Effect.gen(function*() {
       const inTransaction = ambientTransaction!
@@ -394,6 +395,25 @@ export const ambient: Law = law(
         backend.setMany(ns, [{ key: "batch", value: "committed" }])
       ))
       expect(yield* backend.getMany(ns, ["kept", "batch"]), "after the commit").toEqual(["committed", "committed"])
+
+      // Gets inside the transaction, concurrent with gets of fibers outside
+      // it: a batch of gets must not carry a read into or out of it.
+      const keys = Array.from({ length: 50 }, (_, i) => `r${i}`)
+      yield* backend.setMany(ns, keys.map((key) => ({ key, value: "committed" })))
+      const readAll = Effect.all(keys.map((key) => backend.get(ns, key)), { concurrency: "unbounded" })
+      for (let round = 0; round < 10; round++) {
+        const go = yield* Deferred.make<void>()
+        // Forked before the transaction begins: these fibers are outside it.
+        const outside = yield* Effect.forkChild(Effect.andThen(Deferred.await(go), readAll))
+        const inside = yield* Effect.exit(inTransaction(Effect.gen(function*() {
+          yield* backend.setMany(ns, keys.map((key) => ({ key, value: "uncommitted" })))
+          yield* Deferred.succeed(go, undefined)
+          return yield* Effect.fail(yield* readAll)
+        })))
+        expect(Exit.isFailure(inside) ? Cause.squash(inside.cause) : undefined, "gets inside the transaction")
+          .toEqual(keys.map(() => "uncommitted"))
+        expect(yield* Fiber.join(outside), "gets of fibers outside it").toEqual(keys.map(() => "committed"))
+      }
 
       // Each transaction waits for the other to have written its first key,
       // or gives up waiting (where the engine runs them one after the other).
